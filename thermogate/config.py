@@ -1,0 +1,357 @@
+"""The one configuration file: a TOML document validated into typed settings at start-up.
+
+Every process reads the same file (``thermogate.toml``) and takes the sections it needs.
+Unknown keys are refused and every error names the key and its line. Environment variables
+override single values: ``THERMOGATE_<SECTION>__<KEY>=value`` (for example
+``THERMOGATE_MQTT__PORT=1884`` or ``THERMOGATE_GATEWAY__THRESHOLD_C=37.5``); arrays of tables
+(devices, edges, sinks) come only from the file. See docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from thermogate.contract.messages import (
+    DEVICE_ID_PATTERN,
+    SLUG_PATTERN,
+    DeviceKind,
+    Placement,
+    Site,
+)
+
+ENV_PREFIX: Final = "THERMOGATE_"
+DEVELOPMENT_PSEUDONYM_KEY: Final = "development-only-pseudonym-key"
+
+
+class Section(BaseModel):
+    """Base of every settings section: unknown keys are errors, values are checked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class BuildingSettings(Section):
+    """A dorm building and its entrances."""
+
+    id: Annotated[str, Field(pattern=SLUG_PATTERN, description="Slug used in topics and tags.")]
+    name: Annotated[str, Field(description="Display name, e.g. 'Wenyuan Building 2'.")]
+    entrances: Annotated[list[Annotated[str, Field(pattern=SLUG_PATTERN)]], Field(min_length=1)]
+
+
+class DeviceSettings(Section):
+    """One device in the registry: a thermometer or a card reader."""
+
+    id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
+    kind: Annotated[
+        Literal["handheld", "kiosk", "card-reader"], Field(description="What the device is.")
+    ]
+    building: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    entrance: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    site: Annotated[Site, Field(description="Measurement site of a thermometer.")] = Site.FOREHEAD
+    placement: Placement = Placement.DOOR
+    port: Annotated[
+        str | None, Field(description="Serial port of a handheld or card reader, /dev/ttyUSB0.")
+    ] = None
+    baudrate: Annotated[int, Field(gt=0)] = 9600
+
+    @property
+    def wire_kind(self) -> DeviceKind | None:
+        """The wire's device kind, or None for a card reader (it takes no readings)."""
+        return None if self.kind == "card-reader" else DeviceKind(self.kind)
+
+
+class EdgeAgentSettings(Section):
+    """One edge agent: the devices it reads at one entrance."""
+
+    id: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    building: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    entrance: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    devices: Annotated[list[str], Field(min_length=1, description="Device ids it reads.")]
+
+
+class MqttSettings(Section):
+    """How every component reaches the broker."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(gt=0, lt=65536)] = 1883
+    username: str | None = None
+    password: SecretStr | None = None
+    protocol: Annotated[
+        Literal["5", "3.1.1"], Field(description="MQTT version; amqtt speaks only 3.1.1.")
+    ] = "5"
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+
+class EdgeSettings(Section):
+    """Behaviour shared by all edge agents."""
+
+    pairing_window_s: Annotated[
+        float, Field(gt=0, le=120, description="A swipe pairs with a reading this soon after.")
+    ] = 8.0
+    pseudonym_key: Annotated[
+        SecretStr, Field(description="HMAC key turning card ids into pseudonymous ids.")
+    ] = SecretStr(DEVELOPMENT_PSEUDONYM_KEY)
+    data_dir: Annotated[Path, Field(description="Where the edge keeps its durable state.")] = Path(
+        "var/edge"
+    )
+    read_timeout_s: Annotated[float, Field(gt=0, le=5)] = 0.2
+
+
+class GatewaySettings(Section):
+    """The gateway: validation, batching and the fever rule."""
+
+    id: Annotated[str, Field(pattern=SLUG_PATTERN)] = "gateway-1"
+    threshold_c: Annotated[float, Field(ge=35.0, le=40.0)] = 37.3
+    batch_max: Annotated[int, Field(ge=1, le=50_000)] = 2000
+    batch_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 200
+    queue_max: Annotated[int, Field(ge=10, le=1_000_000)] = 20_000
+    max_payload_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 2 * 1024 * 1024
+    max_future_skew_s: Annotated[
+        float, Field(gt=0, description="Readings further in the future are refused.")
+    ] = 300.0
+    accept_unknown_devices: Annotated[
+        bool, Field(description="Store readings of devices missing from [[devices]].")
+    ] = False
+
+
+class InfluxV2SinkSettings(Section):
+    """InfluxDB 2.x/3.x, 1.8+ or VictoriaMetrics through influxdb-client's v2 write API."""
+
+    kind: Literal["influxdb-v2"]
+    url: str
+    token: SecretStr = SecretStr("")
+    org: str = "thermogate"
+    bucket: str = "screening"
+
+
+class InfluxV1SinkSettings(Section):
+    """InfluxDB 1.x through its ``/write`` endpoint."""
+
+    kind: Literal["influxdb-v1"]
+    url: str
+    database: str = "screening"
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class SqliteSinkSettings(Section):
+    """The embedded time-series store of the demo (one SQLite file)."""
+
+    kind: Literal["sqlite"]
+    path: Path = Path("var/screening.sqlite3")
+
+
+SinkSettings = Annotated[
+    InfluxV2SinkSettings | InfluxV1SinkSettings | SqliteSinkSettings, Field(discriminator="kind")
+]
+
+
+class IngestSettings(Section):
+    """Where readings are stored; a batch is acknowledged only once every sink has it."""
+
+    sinks: list[SinkSettings] = Field(
+        default_factory=lambda: [SqliteSinkSettings(kind="sqlite")]
+    )
+    measurement: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "screening"
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
+    retry_max_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class AlertSettings(Section):
+    """Alert delivery: MQTT always, push channels through apprise URLs."""
+
+    push_urls: Annotated[
+        list[SecretStr], Field(description="apprise URLs, e.g. json://clinic.example/hook")
+    ] = Field(default_factory=list)
+    retries: Annotated[int, Field(ge=0, le=20)] = 5
+    retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
+
+
+class RecordsSettings(Section):
+    """The companion records service."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(gt=0, lt=65536)] = 8080
+
+
+class LogSettings(Section):
+    """Structured logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(Section):
+    """Everything a thermogate process can be told."""
+
+    environment: Literal["development", "production"] = "development"
+    buildings: list[BuildingSettings] = Field(default_factory=list)
+    devices: list[DeviceSettings] = Field(default_factory=list)
+    edges: list[EdgeAgentSettings] = Field(default_factory=list)
+    mqtt: MqttSettings = MqttSettings()
+    edge: EdgeSettings = EdgeSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    ingest: IngestSettings = IngestSettings()
+    alerts: AlertSettings = AlertSettings()
+    records: RecordsSettings = RecordsSettings()
+    log: LogSettings = LogSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        entrances = {(b.id, e) for b in self.buildings for e in b.entrances}
+        device_ids = [d.id for d in self.devices]
+        duplicates = {d for d in device_ids if device_ids.count(d) > 1}
+        if duplicates:
+            raise ValueError(f"duplicate device ids: {sorted(duplicates)}")
+        for device in self.devices:
+            if entrances and (device.building, device.entrance) not in entrances:
+                raise ValueError(
+                    f"device {device.id}: entrance {device.building}/{device.entrance} "
+                    "is not declared in [[buildings]]"
+                )
+        for edge in self.edges:
+            unknown = set(edge.devices) - set(device_ids)
+            if unknown:
+                raise ValueError(f"edge {edge.id}: unknown devices {sorted(unknown)}")
+        if self.environment == "production" and (
+            self.edge.pseudonym_key.get_secret_value() == DEVELOPMENT_PSEUDONYM_KEY
+        ):
+            raise ValueError("edge.pseudonym_key must be set to a secret outside development")
+        return self
+
+    def device(self, device_id: str) -> DeviceSettings | None:
+        """The registry entry of a device, if any."""
+        return next((d for d in self.devices if d.id == device_id), None)
+
+    def edge_agent(self, edge_id: str) -> EdgeAgentSettings:
+        """The settings of one edge agent, or a clear error."""
+        for edge in self.edges:
+            if edge.id == edge_id:
+                return edge
+        known = ", ".join(e.id for e in self.edges) or "none"
+        raise ConfigError([f"no [[edges]] entry with id {edge_id!r} (configured: {known})"])
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` are one line each, naming key and line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, merge environment overrides into, and validate the configuration."""
+    environ = os.environ if environ is None else environ
+    text = ""
+    document: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+            document = tomllib.loads(text)
+        except FileNotFoundError:
+            raise ConfigError([f"{path}: no such file"]) from None
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError([f"{path}: {exc}"]) from None
+    problems = _apply_environment(document, environ)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return Settings.model_validate(document)
+    except ValidationError as exc:
+        lines = _key_lines(text)
+        where = str(path) if path is not None else "<defaults>"
+        found = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            key = ".".join(str(p) for p in loc) or "(top level)"
+            line = _line_of(lines, loc)
+            prefix = f"{where}:{line}" if line else where
+            found.append(f"{prefix}: {key}: {error['msg']}")
+        raise ConfigError(found) from None
+
+
+def _apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    problems = []
+    sections = {
+        name for name, field in Settings.model_fields.items() if _is_section(field.annotation)
+    }
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(path) == 1 and path[0] == "environment":
+            document["environment"] = value
+            continue
+        if len(path) != 2 or path[0] not in sections:
+            problems.append(
+                f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY> "
+                f"with SECTION one of {sorted(sections)}"
+            )
+            continue
+        section = document.setdefault(path[0], {})
+        if not isinstance(section, dict):
+            problems.append(f"environment variable {name}: [{path[0]}] is not a table")
+            continue
+        section[path[1]] = _env_value(value)
+    return problems
+
+
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Section)
+
+
+def _env_value(raw: str) -> Any:
+    """A TOML literal when the value parses as one (numbers, booleans, arrays), else text."""
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-.\"]+)\s*=")
+
+
+def _key_lines(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each key path in a TOML text to its line number (1-based), for error messages."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    array_counts: dict[tuple[str | int, ...], int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            parts: tuple[str | int, ...] = tuple(
+                p.strip().strip('"') for p in header.group(2).split(".")
+            )
+            if header.group(1) == "[[":
+                index = array_counts.get(parts, -1) + 1
+                array_counts[parts] = index
+                parts = (*parts, index)
+            table = parts
+            lines.setdefault(table, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            path = (*table, *(p.strip('"') for p in key.group(1).split(".")))
+            lines.setdefault(path, number)
+    return lines
+
+
+def _line_of(lines: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...]) -> int | None:
+    """The line of the deepest known prefix of an error location."""
+    for end in range(len(loc), 0, -1):
+        found = lines.get(loc[:end])
+        if found is not None:
+            return found
+    return None

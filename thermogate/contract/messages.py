@@ -1,0 +1,254 @@
+"""Pydantic models of every MQTT payload in wire contract v1, and their codec.
+
+Payloads are JSON objects with a ``v`` field (the wire version). A v2 payload will carry
+``"v": 2`` on ``thermogate/v2/...`` topics, so v1 and v2 producers can share a broker while
+consumers migrate. Times are RFC 3339 in UTC with millisecond precision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from thermogate.contract.errors import ContractError
+
+WIRE_VERSION: Final = 1
+MAX_BATCH_READINGS: Final = 5000
+"""Upper bound of readings in one batched message (keeps a message under ~2 MB)."""
+
+BODY_MODE_MIN_C: Final = 20.0
+BODY_MODE_MAX_C: Final = 45.0
+"""Displayed body-mode values outside this range are physically impossible for any
+thermometer we know of (they show ``LO``/``HI`` instead), so such a payload is refused."""
+
+SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,47}$"
+"""Buildings, entrances and component ids: safe as single MQTT topic levels and tag values."""
+DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+PERSON_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+class Site(StrEnum):
+    """Where on the body the reading was taken."""
+
+    FOREHEAD = "forehead"
+    WRIST = "wrist"
+    CANTHUS = "canthus"
+
+
+class DeviceKind(StrEnum):
+    """What kind of thermometer took a reading."""
+
+    HANDHELD = "handheld"
+    KIOSK = "kiosk"
+
+
+class Placement(StrEnum):
+    """Where the device stands: it tells how long the person has been indoors."""
+
+    DOOR = "door"
+    LOBBY = "lobby"
+    ROOM = "room"
+
+
+class ErrorCode(StrEnum):
+    """What a thermometer shows instead of a value: below range, above range, fault."""
+
+    LO = "LO"
+    HI = "HI"
+    ERR = "ERR"
+
+
+class StatusState(StrEnum):
+    """Retained availability of a component: ``offline`` is only ever sent by the will."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    STOPPED = "stopped"
+
+
+class ComponentKind(StrEnum):
+    """The kinds of component that publish a status."""
+
+    EDGE = "edge"
+    DEVICE = "device"
+    GATEWAY = "gateway"
+
+
+class AlertKind(StrEnum):
+    """Why an alert was raised (later issues add lifecycle kinds)."""
+
+    FEVER = "fever"
+
+
+class Severity(StrEnum):
+    """How urgently a human must look."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+def _to_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
+PersonId = Annotated[str, Field(pattern=PERSON_ID_PATTERN)]
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC, truncated to the millisecond precision of the wire."""
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class WireModel(BaseModel):
+    """Base of all payloads: immutable, unknown fields refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Reading(WireModel):
+    """One temperature reading as the device displayed it, stamped at the edge."""
+
+    v: Literal[1] = 1
+    device_id: DeviceId
+    seq: Annotated[int, Field(ge=0, lt=2**63)]
+    """Per-device sequence, strictly increasing, never reused (survives restarts)."""
+    ts: UtcDatetime
+    """Event time, stamped by the edge (or the kiosk) when the reading was taken."""
+    temp_c: Annotated[float, Field(ge=BODY_MODE_MIN_C, le=BODY_MODE_MAX_C)] | None = None
+    error: ErrorCode | None = None
+    site: Site
+    device_kind: DeviceKind
+    placement: Placement
+    building: Slug
+    entrance: Slug
+    ambient_c: Annotated[float, Field(ge=-60.0, le=70.0)] | None = None
+    person_id: PersonId | None = None
+    """Pseudonymous id (never a name or a card number)."""
+    battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    edge_id: Slug | None = None
+
+    @model_validator(mode="after")
+    def _value_or_error(self) -> Reading:
+        if (self.temp_c is None) == (self.error is None):
+            raise ValueError("exactly one of temp_c and error must be set")
+        return self
+
+    @property
+    def reading_id(self) -> str:
+        """Globally unique and stable across redeliveries: ``device_id:seq``."""
+        return f"{self.device_id}:{self.seq}"
+
+
+class ReadingBatch(WireModel):
+    """Many readings in one message (backlog replay, busy doors)."""
+
+    v: Literal[1] = 1
+    readings: Annotated[list[Reading], Field(min_length=1, max_length=MAX_BATCH_READINGS)]
+
+
+class Status(WireModel):
+    """Retained availability of an edge, a device or a gateway."""
+
+    v: Literal[1] = 1
+    component: ComponentKind
+    id: DeviceId
+    state: StatusState
+    ts: UtcDatetime
+    battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    detail: str | None = None
+
+
+class Alert(WireModel):
+    """An alert raised by the gateway; ``alert_id`` is stable so receivers can deduplicate."""
+
+    v: Literal[1] = 1
+    alert_id: str
+    kind: AlertKind
+    severity: Severity
+    reading_id: str
+    device_id: DeviceId
+    building: Slug
+    entrance: Slug
+    person_id: PersonId | None = None
+    temp_c: float
+    threshold_c: float
+    ts: UtcDatetime
+    """Event time of the reading that raised it."""
+    raised_at: UtcDatetime
+    message: str
+
+
+class DeadLetter(WireModel):
+    """A refused input: the original bytes (base64) and the reason, never silently dropped."""
+
+    v: Literal[1] = 1
+    source: Slug
+    """The component that refused it (an edge id or a gateway id)."""
+    reason: str
+    topic: str | None = None
+    """The MQTT topic it arrived on, or ``serial:<device_id>`` for a refused frame."""
+    payload_b64: str
+    payload_text: str | None = None
+    """The payload as text when it is valid UTF-8 (for humans), else absent."""
+    received_at: UtcDatetime
+
+
+def encode(message: WireModel) -> bytes:
+    """Serialise a payload as compact JSON (times in RFC 3339 UTC with ``Z``)."""
+    return orjson.dumps(message.model_dump(mode="python", exclude_none=True), default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def decode_readings(payload: bytes) -> list[Reading]:
+    """Decode a single or batched readings payload; raise :class:`ContractError` with a reason."""
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ContractError(f"malformed JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ContractError(f"payload must be a JSON object, got {type(document).__name__}")
+    version = document.get("v")
+    if version != WIRE_VERSION:
+        raise ContractError(f"unsupported wire version {version!r} (this gateway speaks v1)")
+    model: type[Reading] | type[ReadingBatch] = ReadingBatch if "readings" in document else Reading
+    try:
+        parsed = model.model_validate(document)
+    except ValidationError as exc:
+        raise ContractError(describe_validation_error(exc)) from None
+    return parsed.readings if isinstance(parsed, ReadingBatch) else [parsed]
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    """Turn pydantic's errors into one line a person can act on."""
+    parts = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(part) for part in error["loc"]) or "payload"
+        value = error.get("input")
+        shown = "" if isinstance(value, dict | list) else f" (got {value!r:.40})"
+        parts.append(f"{where}: {error['msg']}{shown}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "invalid reading: " + "; ".join(parts)
