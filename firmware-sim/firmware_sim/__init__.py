@@ -1,0 +1,1 @@
+"""Simulated devices and residents of Wenyuan Building 2 and 3."""
