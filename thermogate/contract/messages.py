@@ -212,7 +212,11 @@ class DeadLetter(WireModel):
 
 def encode(message: WireModel) -> bytes:
     """Serialise a payload as compact JSON (times in RFC 3339 UTC with ``Z``)."""
-    return orjson.dumps(message.model_dump(mode="python", exclude_none=True), default=_default)
+    return orjson.dumps(
+        message.model_dump(mode="python", exclude_none=True),
+        default=_default,
+        option=orjson.OPT_PASSTHROUGH_DATETIME,
+    )
 
 
 def _default(value: Any) -> Any:
