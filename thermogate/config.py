@@ -156,9 +156,7 @@ SinkSettings = Annotated[
 class IngestSettings(Section):
     """Where readings are stored; a batch is acknowledged only once every sink has it."""
 
-    sinks: list[SinkSettings] = Field(
-        default_factory=lambda: [SqliteSinkSettings(kind="sqlite")]
-    )
+    sinks: list[SinkSettings] = Field(default_factory=lambda: [SqliteSinkSettings(kind="sqlite")])
     measurement: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "screening"
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
@@ -248,9 +246,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def load_settings(
-    path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, merge environment overrides into, and validate the configuration."""
     environ = os.environ if environ is None else environ
     text = ""

@@ -56,11 +56,13 @@ class MqttConnection:
         on_message: MessageHandler | None = None,
         manual_ack: bool = False,
         session_expiry_s: int | None = None,
+        receive_maximum: int | None = None,
     ) -> None:
         self._settings = settings
         self._births = list(births)
         self._subscriptions = list(subscriptions)
         self._session_expiry_s = session_expiry_s
+        self._receive_maximum = receive_maximum
         self.connected = threading.Event()
         self._v5 = settings.protocol == "5"
         self._client = paho.Client(
@@ -90,14 +92,21 @@ class MqttConnection:
     def start(self) -> None:
         """Connect in the background; reconnects forever until :meth:`stop`."""
         properties = None
-        if self._v5 and self._session_expiry_s is not None:
+        if self._v5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = self._session_expiry_s
+            if self._session_expiry_s is not None:
+                properties.SessionExpiryInterval = self._session_expiry_s
+            if self._receive_maximum is not None:
+                # The broker never has more unacknowledged messages out to us than this,
+                # which bounds the gateway's intake queue (see docs/architecture.md).
+                properties.ReceiveMaximum = self._receive_maximum
         self._client.connect_async(
             self._settings.host,
             self._settings.port,
             keepalive=self._settings.keepalive_s,
-            clean_start=self._session_expiry_s is None if self._v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            clean_start=(
+                self._session_expiry_s is None if self._v5 else paho.MQTT_CLEAN_START_FIRST_ONLY
+            ),
             properties=properties,
         )
         self._client.loop_start()
@@ -156,8 +165,11 @@ class MqttConnection:
         self.connected.set()
         log.info(
             "MQTT connected",
-            extra={"host": self._settings.host, "port": self._settings.port,
-                   "session_present": flags.session_present},
+            extra={
+                "host": self._settings.host,
+                "port": self._settings.port,
+                "session_present": flags.session_present,
+            },
         )
 
     def _on_disconnect(

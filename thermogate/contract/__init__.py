@@ -5,8 +5,10 @@ line protocol of the simulated devices is defined here once and imported by the 
 the gateway, the alerts and the simulators. See docs/wire.md.
 """
 
+from thermogate.contract.errors import ContractError
 from thermogate.contract.messages import (
     MAX_BATCH_READINGS,
+    WIRE_VERSION,
     Alert,
     AlertKind,
     ComponentKind,
@@ -20,12 +22,10 @@ from thermogate.contract.messages import (
     Site,
     Status,
     StatusState,
-    WIRE_VERSION,
     decode_readings,
     encode,
     utc_now,
 )
-from thermogate.contract.errors import ContractError
 
 __all__ = [
     "MAX_BATCH_READINGS",

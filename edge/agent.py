@@ -1,0 +1,233 @@
+"""The edge agent at one entrance: serial devices in, stamped readings out over MQTT.
+
+It reads every serial device of its entrance (handheld thermometers and a card reader), pairs
+a swipe with the reading that follows, turns the card into a pseudonymous id, stamps UTC time
+and a durable per-device sequence number, and publishes each reading at QoS 1. Refused frames
+go to the dead-letter topic with their reason. Its own status and its devices' statuses are
+retained; the will marks the edge ``offline`` if it dies.
+
+Delivery in this version relies on paho's in-memory queue while the broker is away; the disk
+buffer (store-and-forward) plugs in at :meth:`EdgeAgent._send` (issue 3).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from thermogate.config import DeviceSettings, EdgeAgentSettings, Settings
+from thermogate.contract import (
+    ComponentKind,
+    DeviceKind,
+    Reading,
+    Status,
+    StatusState,
+    encode,
+    utc_now,
+)
+from thermogate.contract.deadletters import dead_letter
+from thermogate.contract.device_frames import CardSwipe, HandheldReading, Heartbeat
+from thermogate.contract.pseudonym import pseudonymous_id
+from thermogate.contract.topics import deadletter_topic, readings_topic, status_topic
+from thermogate.edge.pairing import CardPairer
+from thermogate.edge.sequence import SequenceStore
+from thermogate.edge.serial_source import (
+    FrameEvent,
+    PortEvent,
+    RejectEvent,
+    SerialDeviceReader,
+    SerialEvent,
+)
+from thermogate.mqtt import MqttConnection, Publication
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class EdgeStats:
+    """Counters an operator (and the demo's view) can read."""
+
+    frames: int = 0
+    readings_published: int = 0
+    swipes: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+class EdgeAgent:
+    """Runs one entrance until :meth:`stop`."""
+
+    def __init__(self, settings: Settings, edge_id: str) -> None:
+        self._settings = settings
+        self._edge: EdgeAgentSettings = settings.edge_agent(edge_id)
+        self._devices: dict[str, DeviceSettings] = {}
+        for device_id in self._edge.devices:
+            device = settings.device(device_id)
+            if device is not None:
+                self._devices[device_id] = device
+        self._key = settings.edge.pseudonym_key.get_secret_value().encode("utf-8")
+        self._pairer = CardPairer(settings.edge.pairing_window_s)
+        self._sequences = SequenceStore(settings.edge.data_dir / self._edge.id / "sequence.sqlite3")
+        self._events: queue.Queue[SerialEvent] = queue.Queue(maxsize=10_000)
+        self._stop = threading.Event()
+        self._battery: dict[str, int] = {}
+        self.stats = EdgeStats()
+        self._mqtt = MqttConnection(
+            settings.mqtt,
+            client_id=f"thermogate-edge-{self._edge.id}",
+            will=self._status(ComponentKind.EDGE, self._edge.id, StatusState.OFFLINE),
+            births=[self._status(ComponentKind.EDGE, self._edge.id, StatusState.ONLINE)],
+        )
+        self._readers = [
+            SerialDeviceReader(device, self._events, self._stop, settings.edge.read_timeout_s)
+            for device in self._devices.values()
+            if device.port is not None
+        ]
+        self._loop = threading.Thread(target=self._run, name=f"edge-{self._edge.id}", daemon=True)
+
+    @property
+    def edge_id(self) -> str:
+        """This agent's id."""
+        return self._edge.id
+
+    def start(self) -> None:
+        """Connect to the broker and start reading every device."""
+        self._mqtt.start()
+        for reader in self._readers:
+            reader.start()
+        self._loop.start()
+        log.info("edge started", extra={"edge_id": self._edge.id, "devices": list(self._devices)})
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop reading, publish ``stopped`` statuses, disconnect."""
+        self._stop.set()
+        for reader in self._readers:
+            reader.join(timeout)
+        self._loop.join(timeout)
+        finals = [self._status(ComponentKind.DEVICE, d, StatusState.STOPPED) for d in self._devices]
+        finals.append(self._status(ComponentKind.EDGE, self._edge.id, StatusState.STOPPED))
+        self._mqtt.stop(finals, timeout)
+        self._sequences.close()
+        log.info(
+            "edge stopped",
+            extra={"edge_id": self._edge.id, "published": self.stats.readings_published},
+        )
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Block until the broker connection is up."""
+        return self._mqtt.wait_connected(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                event = self._events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self._handle(event)
+
+    def _handle(self, event: SerialEvent) -> None:
+        if isinstance(event, RejectEvent):
+            self._reject(event)
+        elif isinstance(event, PortEvent):
+            state = StatusState.ONLINE if event.up else StatusState.STOPPED
+            self._publish(self._status(ComponentKind.DEVICE, event.device_id, state, event.detail))
+        else:
+            self.stats.frames += 1
+            self._frame(event)
+
+    def _frame(self, event: FrameEvent) -> None:
+        frame = event.frame
+        if isinstance(frame, CardSwipe):
+            self.stats.swipes += 1
+            self._pairer.swipe(frame.card_id, event.monotonic)
+        elif isinstance(frame, HandheldReading):
+            self._reading(event.device_id, frame, event.monotonic)
+        elif isinstance(frame, Heartbeat) and self._battery.get(event.device_id) != (
+            frame.battery_pct
+        ):
+            self._battery[event.device_id] = frame.battery_pct
+            detail = "low battery" if frame.low_battery else None
+            self._publish(
+                self._status(
+                    ComponentKind.DEVICE,
+                    event.device_id,
+                    StatusState.ONLINE,
+                    detail,
+                    frame.battery_pct,
+                )
+            )
+
+    def _reading(self, device_id: str, frame: HandheldReading, at: float) -> None:
+        device = self._devices[device_id]
+        card = self._pairer.reading(at)
+        reading = Reading(
+            device_id=device_id,
+            seq=self._sequences.next(device_id),
+            ts=utc_now(),
+            temp_c=frame.temp_c,
+            error=frame.error,
+            site=frame.site,
+            device_kind=device.wire_kind or DeviceKind.HANDHELD,
+            placement=device.placement,
+            building=self._edge.building,
+            entrance=self._edge.entrance,
+            person_id=pseudonymous_id(card, self._key) if card else None,
+            battery_pct=frame.battery_pct,
+            edge_id=self._edge.id,
+        )
+        self._send(reading)
+
+    def _send(self, reading: Reading) -> None:
+        topic = readings_topic(reading.building, reading.entrance, reading.device_id)
+        self._mqtt.publish(topic, encode(reading), qos=1)
+        self.stats.readings_published += 1
+
+    def _reject(self, event: RejectEvent) -> None:
+        self.stats.rejected[event.reason] += 1
+        log.warning(
+            "serial frame refused",
+            extra={
+                "device_id": event.device_id,
+                "reason": event.reason,
+                "raw": event.raw[:80].hex(),
+            },
+        )
+        letter = dead_letter(self._edge.id, event.reason, f"serial:{event.device_id}", event.raw)
+        self._mqtt.publish(deadletter_topic(self._edge.id), encode(letter), qos=1)
+
+    def _publish(self, publication: Publication) -> None:
+        self._mqtt.publish(
+            publication.topic, publication.payload, publication.qos, publication.retain
+        )
+
+    def _status(
+        self,
+        component: ComponentKind,
+        component_id: str,
+        state: StatusState,
+        detail: str | None = None,
+        battery_pct: int | None = None,
+    ) -> Publication:
+        status = Status(
+            component=component,
+            id=component_id,
+            state=state,
+            ts=utc_now(),
+            detail=detail,
+            battery_pct=battery_pct,
+        )
+        return Publication(status_topic(component, component_id), encode(status), 1, True)
+
+
+def run_edge(settings: Settings, edge_id: str, stop: threading.Event) -> EdgeStats:
+    """Run one edge agent until ``stop`` is set (the ``thermogate edge`` command)."""
+    agent = EdgeAgent(settings, edge_id)
+    agent.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        agent.stop()
+    return agent.stats

@@ -1,0 +1,66 @@
+"""Turn validated readings into numpy columns for the engine and a storage batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from thermogate.contract import Reading
+from thermogate.gateway.engine import Decisions
+from thermogate.ingest.points import ScreeningPoints, point_timestamp_ns
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingColumns:
+    """The numeric columns the engine needs, one row per reading."""
+
+    temp_c: npt.NDArray[np.float64]
+    has_error: npt.NDArray[np.bool_]
+    event_ms: npt.NDArray[np.int64]
+    seq: npt.NDArray[np.int64]
+    received_ns: npt.NDArray[np.int64]
+
+
+def to_columns(readings: Sequence[Reading], received_ns: Sequence[int]) -> ReadingColumns:
+    """Gather the per-reading values into arrays."""
+    return ReadingColumns(
+        temp_c=np.array(
+            [np.nan if r.temp_c is None else r.temp_c for r in readings], dtype=np.float64
+        ),
+        has_error=np.array([r.error is not None for r in readings], dtype=np.bool_),
+        event_ms=np.array([int(r.ts.timestamp() * 1000) for r in readings], dtype=np.int64),
+        seq=np.array([r.seq for r in readings], dtype=np.int64),
+        received_ns=np.asarray(received_ns, dtype=np.int64),
+    )
+
+
+def _floats(values: Sequence[float | None]) -> npt.NDArray[np.float64]:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def to_points(
+    readings: Sequence[Reading], columns: ReadingColumns, decisions: Decisions
+) -> ScreeningPoints:
+    """The storage batch: readings, their decisions and the gateway's receive lag."""
+    return ScreeningPoints(
+        ts_ns=point_timestamp_ns(columns.event_ms, columns.seq),
+        building=[r.building for r in readings],
+        entrance=[r.entrance for r in readings],
+        device_id=[r.device_id for r in readings],
+        device_kind=[r.device_kind.value for r in readings],
+        site=[r.site.value for r in readings],
+        placement=[r.placement.value for r in readings],
+        seq=columns.seq,
+        temp_c=columns.temp_c,
+        adjusted_c=decisions.adjusted_c,
+        ambient_c=_floats([r.ambient_c for r in readings]),
+        battery_pct=_floats([r.battery_pct for r in readings]),
+        lag_ms=columns.received_ns / 1e6 - columns.event_ms,
+        error=[None if r.error is None else r.error.value for r in readings],
+        decision=decisions.labels(),
+        person_id=[r.person_id for r in readings],
+        reading_id=[r.reading_id for r in readings],
+    )

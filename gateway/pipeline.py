@@ -1,0 +1,155 @@
+"""One batch through the gateway: check, decide, store, alert, then acknowledge.
+
+The order is the guarantee: a message is acknowledged to the broker only after every reading
+in it is stored in every sink and every refusal is on the dead-letter topic. A gateway killed
+before that gets the message again from its persistent session; the redelivered readings map
+to the same points (same series and timestamp) and the same alert ids, so nothing doubles.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+import paho.mqtt.client as paho
+
+from thermogate.config import GatewaySettings
+from thermogate.contract import Alert, AlertKind, Reading, Severity, encode, utc_now
+from thermogate.contract.deadletters import dead_letter
+from thermogate.contract.topics import deadletter_topic, readings_topic
+from thermogate.gateway.columns import to_columns, to_points
+from thermogate.gateway.engine import Decision, decide
+from thermogate.gateway.intake import Envelope
+from thermogate.gateway.validate import Checked, MessageValidator, Refusal
+from thermogate.ingest import Ingestor, WriteRejected
+
+log = logging.getLogger(__name__)
+
+DEADLETTER_ACK_TIMEOUT_S: Final = 10.0
+
+Publish = Callable[[str, bytes], paho.MQTTMessageInfo]
+
+
+class AlertSink(Protocol):
+    """Where fever alerts go (the alerts component)."""
+
+    def raise_alert(self, alert: Alert) -> None:
+        """Deliver one alert without blocking for long."""
+
+
+@dataclass(slots=True)
+class GatewayStats:
+    """Counters for logs, the demo's view and (later) /metrics."""
+
+    messages: int = 0
+    readings_in: int = 0
+    stored: int = 0
+    dead_letters: int = 0
+    alerts: int = 0
+    batches: int = 0
+    last_batch_ms: float = 0.0
+
+
+class BatchProcessor:
+    """Processes batches of envelopes; acknowledges through ``ack`` when all is safe."""
+
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        validator: MessageValidator,
+        ingestor: Ingestor,
+        alerts: AlertSink,
+        publish: Publish,
+        ack: Callable[[int, int], None],
+    ) -> None:
+        self._settings = settings
+        self._validator = validator
+        self._ingestor = ingestor
+        self._alerts = alerts
+        self._publish = publish
+        self._ack = ack
+        self._lock = threading.Lock()
+        self.stats = GatewayStats()
+
+    def process(self, envelopes: list[Envelope]) -> None:
+        """Run one batch end to end; raises if storage was aborted (nothing acknowledged)."""
+        started = time.perf_counter()
+        checked = self._validator.check(envelopes)
+        fevers = self._store(checked)
+        for alert in fevers:
+            self._alerts.raise_alert(alert)
+        self._dead_letter_all(checked.refusals)
+        for envelope in envelopes:
+            if envelope.qos > 0:
+                self._ack(envelope.mid, envelope.qos)
+        with self._lock:
+            self.stats.messages += len(envelopes)
+            self.stats.readings_in += len(checked.readings) + len(checked.refusals)
+            self.stats.stored += len(checked.readings)
+            self.stats.dead_letters += len(checked.refusals)
+            self.stats.alerts += len(fevers)
+            self.stats.batches += 1
+            self.stats.last_batch_ms = (time.perf_counter() - started) * 1000
+
+    def _store(self, checked: Checked) -> list[Alert]:
+        """Decide over the batch and store it; return the alerts to raise."""
+        if not checked.readings:
+            return []
+        columns = to_columns(checked.readings, checked.received_ns)
+        decisions = decide(columns.temp_c, columns.has_error, self._settings.threshold_c)
+        try:
+            self._ingestor.store(to_points(checked.readings, columns, decisions))
+        except WriteRejected as exc:
+            # The database will never take these points: keep them as dead letters rather
+            # than hold up the flow behind them.
+            reason = f"time-series database refused the batch: {exc}"
+            log.error("batch refused by storage", extra={"reason": reason})  # noqa: TRY400
+            checked.refusals.extend(
+                Refusal(readings_topic(r.building, r.entrance, r.device_id), encode(r), reason)
+                for r in checked.readings
+            )
+            checked.readings.clear()
+            return []
+        fever_rows = (decisions.code == Decision.FEVER).nonzero()[0]
+        return [self._fever_alert(checked.readings[i]) for i in fever_rows.tolist()]
+
+    def _dead_letter_all(self, refusals: list[Refusal]) -> None:
+        """Publish every refusal and wait for the broker to have them before acknowledging."""
+        pending = [self._dead_letter(refusal) for refusal in refusals]
+        for info in pending:
+            try:
+                info.wait_for_publish(DEADLETTER_ACK_TIMEOUT_S)
+            except (RuntimeError, ValueError):
+                log.warning("dead letter not acknowledged by the broker in time")
+
+    def _fever_alert(self, reading: Reading) -> Alert:
+        assert reading.temp_c is not None  # a fever always has a value
+        return Alert(
+            alert_id=f"fever:{reading.reading_id}",
+            kind=AlertKind.FEVER,
+            severity=Severity.CRITICAL,
+            reading_id=reading.reading_id,
+            device_id=reading.device_id,
+            building=reading.building,
+            entrance=reading.entrance,
+            person_id=reading.person_id,
+            temp_c=reading.temp_c,
+            threshold_c=self._settings.threshold_c,
+            ts=reading.ts,
+            raised_at=utc_now(),
+            message=(
+                f"{reading.temp_c:.1f} °C at {reading.building}/{reading.entrance} "
+                f"({reading.device_id}, {reading.site.value}) ≥ {self._settings.threshold_c:.1f} °C"
+                + ("" if reading.person_id else "; person not identified")
+            ),
+        )
+
+    def _dead_letter(self, refusal: Refusal) -> paho.MQTTMessageInfo:
+        log.warning("message refused", extra={"topic": refusal.topic, "reason": refusal.reason})
+        letter = dead_letter(self._settings.id, refusal.reason, refusal.topic, refusal.payload)
+        return self._publish(deadletter_topic(self._settings.id), encode(letter))

@@ -1,0 +1,137 @@
+"""The gateway process: MQTT in (manual acknowledgements), batches through the pipeline.
+
+It subscribes at QoS 1 with a fixed client id and a persistent session, so messages it has
+not acknowledged survive its death and come back. The network thread only enqueues
+(:mod:`thermogate.gateway.intake`); one worker thread takes batches and runs
+:class:`BatchProcessor`. A retained status says whether it is online.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Final
+
+import paho.mqtt.client as paho
+
+from thermogate.alerts import AlertDispatcher
+from thermogate.config import Settings
+from thermogate.contract import ComponentKind, Status, StatusState, encode, utc_now
+from thermogate.contract.topics import READINGS_FILTER, status_topic
+from thermogate.gateway.intake import Intake
+from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
+from thermogate.gateway.validate import MessageValidator
+from thermogate.ingest import IngestAborted, Ingestor, build_writers
+from thermogate.mqtt import MqttConnection, Publication
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S: Final = 7 * 24 * 3600
+"""How long the broker keeps the gateway's session (and its unacknowledged messages)."""
+
+
+class Gateway:
+    """One gateway instance; start, then stop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        config = settings.gateway
+        self._stop = threading.Event()
+        self._intake = Intake(config.queue_max)
+        self._mqtt = MqttConnection(
+            settings.mqtt,
+            client_id=f"thermogate-{config.id}",
+            will=self._status(StatusState.OFFLINE),
+            births=[self._status(StatusState.ONLINE)],
+            subscriptions=[(READINGS_FILTER, 1)],
+            on_message=self._intake.on_message,
+            manual_ack=True,
+            session_expiry_s=SESSION_EXPIRY_S,
+            receive_maximum=min(config.queue_max, 65_535),
+        )
+        self._writers = build_writers(settings.ingest)
+        self._ingestor = Ingestor(
+            self._writers,
+            retry_initial_s=settings.ingest.retry_initial_s,
+            retry_max_s=settings.ingest.retry_max_s,
+            stop=self._stop,
+        )
+        self.alerts = AlertDispatcher(self._publish, settings.alerts)
+        self._processor = BatchProcessor(
+            settings=config,
+            validator=MessageValidator(config, {d.id: d for d in settings.devices}),
+            ingestor=self._ingestor,
+            alerts=self.alerts,
+            publish=self._publish,
+            ack=self._mqtt.ack,
+        )
+        self._worker = threading.Thread(target=self._run, name="gateway-batches", daemon=True)
+
+    @property
+    def stats(self) -> GatewayStats:
+        """Live counters."""
+        return self._processor.stats
+
+    def start(self) -> None:
+        """Connect and start processing."""
+        self._worker.start()
+        self._mqtt.start()
+        log.info(
+            "gateway started",
+            extra={
+                "gateway_id": self._settings.gateway.id,
+                "threshold_c": self._settings.gateway.threshold_c,
+            },
+        )
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Block until the broker connection is up."""
+        return self._mqtt.wait_connected(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand, publish ``stopped``, disconnect, close the sinks."""
+        self._stop.set()
+        self._worker.join(timeout)
+        self.alerts.close(timeout)
+        self._mqtt.stop([self._status(StatusState.STOPPED)], timeout)
+        for writer in self._writers:
+            writer.close()
+        log.info(
+            "gateway stopped",
+            extra={"stored": self.stats.stored, "dead_letters": self.stats.dead_letters},
+        )
+
+    def _publish(self, topic: str, payload: bytes) -> paho.MQTTMessageInfo:
+        return self._mqtt.publish(topic, payload, qos=1)
+
+    def _run(self) -> None:
+        config = self._settings.gateway
+        while not self._stop.is_set():
+            batch = self._intake.take_batch(config.batch_max, config.batch_wait_ms / 1000)
+            if not batch:
+                continue
+            try:
+                self._processor.process(batch)
+            except IngestAborted:
+                log.info("stopping with a batch not stored; the broker will redeliver it")
+                return
+
+    def _status(self, state: StatusState) -> Publication:
+        status = Status(
+            component=ComponentKind.GATEWAY, id=self._settings.gateway.id, state=state, ts=utc_now()
+        )
+        return Publication(
+            status_topic(ComponentKind.GATEWAY, self._settings.gateway.id), encode(status), 1, True
+        )
+
+
+def run_gateway(settings: Settings, stop: threading.Event) -> GatewayStats:
+    """Run a gateway until ``stop`` is set (the ``thermogate gateway`` command)."""
+    gateway = Gateway(settings)
+    gateway.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        gateway.stop()
+    return gateway.stats

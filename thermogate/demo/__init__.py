@@ -1,0 +1,1 @@
+"""``thermogate demo``: Wenyuan Building 2 and 3 end to end on one machine, nothing to install."""
