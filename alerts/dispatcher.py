@@ -37,6 +37,8 @@ BACKOFF_MAX_S: Final = 60.0
 """No retry waits longer than this, however many attempts came before."""
 CLOSE_TIMEOUT_S: Final = 10.0
 
+_JITTER: Final = random.Random()
+
 Publish = Callable[[str, bytes], object]
 """Publishes a payload on a topic at QoS 1, not retained (``MqttConnection.publish``)."""
 
@@ -47,8 +49,8 @@ def backoff_delay(attempt: int, initial_s: float, rng: random.Random | None = No
     The base doubles from ``initial_s`` up to :data:`BACKOFF_MAX_S`; the delay is drawn in
     ``[base / 2, base]`` so that retries of many alerts do not hit a recovering target together.
     """
-    base = min(BACKOFF_MAX_S, initial_s * 2 ** (attempt - 1))
-    return base / 2 + (rng or random).uniform(0.0, base / 2)
+    base = min(BACKOFF_MAX_S, initial_s * 2.0 ** (attempt - 1))
+    return base / 2 + (rng or _JITTER).uniform(0.0, base / 2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,7 +129,7 @@ def apprise_channels(urls: Sequence[SecretStr]) -> list[AppriseChannel]:
                 f"alerts.push_urls[{index}]: apprise cannot use this URL (scheme {scheme!r})"
             )
             continue
-        names = [notifier[i].url(privacy=True).split("?", 1)[0] for i in range(before, len(notifier))]
+        names = [u.split("?", 1)[0] for u in notifier.urls(privacy=True)[before:]]
         channels.append(AppriseChannel(notifier, tag, ", ".join(names)))
     if problems:
         raise ConfigError(problems)

@@ -42,7 +42,7 @@ class Intake:
         """paho callback: wrap and enqueue."""
         envelope = Envelope(
             topic=message.topic,
-            payload=message.payload,
+            payload=bytes(message.payload),
             mid=message.mid,
             qos=message.qos,
             received_ns=time.time_ns(),

@@ -153,6 +153,10 @@ SinkSettings = Annotated[
 ]
 
 
+def _default_sinks() -> list[InfluxV2SinkSettings | InfluxV1SinkSettings | SqliteSinkSettings]:
+    return [SqliteSinkSettings(kind="sqlite")]
+
+
 class IngestSettings(Section):
     """Where readings are stored; a batch is acknowledged only once every sink has it."""
 

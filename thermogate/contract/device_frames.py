@@ -30,6 +30,7 @@ _SITE_LETTERS: Final = {site: letter for letter, site in _SITE_CODES.items()}
 _VALUE = re.compile(r"^\d{2}\.\d$")
 _CARD = re.compile(r"^[A-Za-z0-9]{4,20}$")
 _UINT = re.compile(r"^\d{1,5}$")
+_CHECKSUM = re.compile(r"^[0-9A-F]{2}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +114,11 @@ def parse_frame(line: bytes) -> Frame:
     if not text.startswith("$") or len(text) < 4 or text[-3] != "*":
         raise ContractError("frame is not $...*CS")
     body, given = text[1:-3], text[-2:]
-    try:
-        expected_sum = int(given, 16)
-    except ValueError:
-        raise ContractError(f"checksum {given!r} is not hex") from None
+    if not _CHECKSUM.fullmatch(given):
+        # Strict on purpose: int(..., 16) would also take " A", "+A" or "0a", so a damaged
+        # checksum digit could pass unnoticed.
+        raise ContractError(f"checksum {given!r} is not two upper-case hex digits")
+    expected_sum = int(given, 16)
     actual = checksum(body.encode("ascii"))
     if actual != expected_sum:
         raise ContractError(f"checksum mismatch: frame says {given}, bytes give {actual:02X}")
