@@ -7,6 +7,8 @@ read boundaries, garbage or single-byte damage.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -75,7 +77,7 @@ def decode_stream(chunks: list[bytes]) -> list[Frame | Rejected]:
 def cut(data: bytes, points: list[int]) -> list[bytes]:
     """``data`` split at ``points`` (any positions, in any order, repeats allowed)."""
     bounds = [0, *sorted({p % (len(data) + 1) for p in points}), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def frames_of(items: list[Frame | Rejected]) -> list[Frame]:
@@ -106,8 +108,14 @@ heartbeats = st.builds(Heartbeat, battery_pct=batteries, low_battery=st.booleans
 cards = st.builds(CardSwipe, card_id=st.from_regex(r"[A-Za-z0-9]{4,20}", fullmatch=True))
 frames = st.one_of(value_readings, error_readings, heartbeats, cards)
 cut_points = st.lists(st.integers(min_value=0, max_value=10_000), max_size=40)
-garbage = st.binary(min_size=1, max_size=120).filter(
-    lambda raw: b"*" not in raw and bool(raw.strip(WHITESPACE))
+garbage = (
+    st.lists(
+        st.one_of(st.sampled_from([b"$", b"\r", b"\n", b"\x00", b" ", b"$TGR,1,"]), st.binary()),
+        min_size=1,
+        max_size=12,
+    )
+    .map(b"".join)
+    .filter(lambda raw: b"*" not in raw and bool(raw.strip(WHITESPACE)))
 )
 """Noise that cannot form a valid frame (no ``*``) and is not just idle line noise."""
 
@@ -215,13 +223,13 @@ def test_refusals_say_what_is_wrong(line: bytes, reason: str) -> None:
     assert refusal(line) == reason
 
 
-def test_a_frame_of_exactly_the_maximum_length_is_parsed() -> None:
-    card_frame = framed(b"TGC,12345678901234567890")
-    assert len(card_frame) < MAX_FRAME_BYTES
-    # The longest card id still fits; the limit itself is about the line, not the fields.
-    assert parse_frame(card_frame) == CardSwipe("12345678901234567890")
-    padded = b"$" + b"A" * (MAX_FRAME_BYTES - 1)
-    assert refusal(padded) == "frame is not $...*CS"  # at the limit: refused for its shape
+def test_the_length_limit_counts_the_whole_line() -> None:
+    longest_card = framed(b"TGC,12345678901234567890")
+    assert len(longest_card) < MAX_FRAME_BYTES
+    assert parse_frame(longest_card) == CardSwipe("12345678901234567890")
+    at_limit = b"$" + b"A" * (MAX_FRAME_BYTES - 1)
+    assert refusal(at_limit) == "frame is not $...*CS"  # within the limit: judged by its shape
+    assert refusal(at_limit + b"A") == f"frame longer than {MAX_FRAME_BYTES} bytes"
 
 
 @given(frames, st.data())
@@ -270,7 +278,8 @@ def test_garbage_between_frames_is_reported_and_eats_no_good_frame(
             groups[-1].append(item)
         else:
             groups.append([])
-    for (noise, _), rejected in zip(plan, groups, strict=False):
+    assert groups[-1] == [], "nothing but the frames was sent after the last one"
+    for (noise, _), rejected in zip(plan, groups[:-1], strict=True):
         if noise is None:
             assert rejected == []
             continue
