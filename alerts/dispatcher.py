@@ -131,6 +131,7 @@ class AlertDispatcher:
         self._cond = threading.Condition()
         self._ready: deque[_Delivery] = deque()
         self._retrying: list[_Retry] = []
+        self._in_flight: _Delivery | None = None
         self._order = itertools.count()
         self._closing = False
         self._deadline = 0.0
@@ -205,12 +206,13 @@ class AlertDispatcher:
             if self._worker.is_alive():
                 log.warning("alert push worker still sending at close; left to finish alone")
         with self._cond:
-            lost = [d.notification.key for d in self._ready]
-            lost += [r.delivery.notification.key for r in self._retrying]
-        if lost:
+            count = self._counts.pending
+            waiting = [self._in_flight] if self._in_flight is not None else []
+            waiting += [*self._ready, *(r.delivery for r in sorted(self._retrying))]
+        if count:
             log.error(
                 "alerts not pushed before close",
-                extra={"count": len(lost), "alert_ids": lost[:20]},
+                extra={"count": count, "alert_ids": [d.notification.key for d in waiting[:20]]},
             )
 
     def __enter__(self) -> AlertDispatcher:
@@ -284,9 +286,11 @@ class AlertDispatcher:
                 if self._closing and (now >= self._deadline or self._counts.pending == 0):
                     return None
                 if self._ready:
-                    return self._ready.popleft()
+                    self._in_flight = self._ready.popleft()
+                    return self._in_flight
                 if self._retrying and self._retrying[0].due <= now:
-                    return heapq.heappop(self._retrying).delivery
+                    self._in_flight = heapq.heappop(self._retrying).delivery
+                    return self._in_flight
                 waits = [r.due - now for r in self._retrying[:1]]
                 if self._closing:
                     waits.append(self._deadline - now)
@@ -326,6 +330,7 @@ class AlertDispatcher:
         with self._cond:
             retry = _Retry(time.monotonic() + delay, next(self._order), delivery)
             heapq.heappush(self._retrying, retry)
+            self._in_flight = None
 
     def _send(self, channel: Channel, delivery: _Delivery) -> bool:
         try:
@@ -340,6 +345,7 @@ class AlertDispatcher:
 
     def _finish(self, *, pushed: bool) -> None:
         with self._cond:
+            self._in_flight = None
             self._counts.pending -= 1
             if pushed:
                 self._counts.pushed += 1

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PATH: Final = "/inbox"
 MAX_BODY_BYTES: Final = 1024 * 1024
 STOP_TIMEOUT_S: Final = 5.0
+POLL_INTERVAL_S: Final = 0.05
+"""How often the serving thread checks for :meth:`LocalInbox.stop` (stops are quick)."""
 
 
 class LocalInbox:
@@ -75,7 +77,10 @@ class LocalInbox:
             self._jsonl = self._jsonl_path.open("ab")
         self._server = _Server((self._host, self._requested_port), _Handler, self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"inbox-{self.port}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": POLL_INTERVAL_S},
+            name=f"inbox-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         log.info("local inbox listening", extra={"url": self.url, "jsonl": str(self._jsonl_path)})

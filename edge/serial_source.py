@@ -74,13 +74,13 @@ class SerialDeviceReader(threading.Thread):
         self._device = device
         self._port = device.port
         self._events = events
-        self._stop = stop
+        self._stop_event = stop
         self._read_timeout_s = read_timeout_s
 
     def run(self) -> None:
         """Open, read, reopen on failure, until stopped."""
         delay = REOPEN_MIN_DELAY_S
-        while not self._stop.is_set():
+        while not self._stop_event.is_set():
             try:
                 with serial.Serial(
                     self._port, self._device.baudrate, timeout=self._read_timeout_s
@@ -99,12 +99,12 @@ class SerialDeviceReader(threading.Thread):
                         "retry_s": delay,
                     },
                 )
-                self._stop.wait(delay)
+                self._stop_event.wait(delay)
                 delay = min(delay * 2, REOPEN_MAX_DELAY_S)
 
     def _read(self, port: serial.Serial) -> None:
         splitter = FrameSplitter()
-        while not self._stop.is_set():
+        while not self._stop_event.is_set():
             data = port.read(max(1, min(port.in_waiting, READ_CHUNK_BYTES)))
             if not data:
                 continue

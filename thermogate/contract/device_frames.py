@@ -184,6 +184,8 @@ class FrameSplitter:
         out: list[bytes | Rejected] = []
         while self._buffer:
             start = self._buffer.find(b"$")
+            if start < 0 and len(self._buffer) <= MAX_FRAME_BYTES:
+                break  # junk so far: report it whole once the next frame starts
             if start != 0:
                 junk = bytes(self._buffer if start < 0 else self._buffer[:start])
                 del self._buffer[: len(junk)]

@@ -8,6 +8,7 @@ consumers migrate. Times are RFC 3339 in UTC with millisecond precision.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
@@ -16,11 +17,13 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from thermogate.contract.errors import ContractError
 
@@ -100,11 +103,31 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _from_rfc3339(value: Any) -> Any:
+    """Parse RFC 3339 text; refuse what pydantic would also read as a time (epoch numbers)."""
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "rfc3339",
+            "Input should be an RFC 3339 date-time with an offset, e.g. 2024-03-01T08:00:00.000Z",
+        )
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise PydanticCustomError(
+            "rfc3339", "Input is not a valid date-time: {problem}", {"problem": str(exc)}
+        ) from None
+
+
 def _to_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_from_rfc3339), AfterValidator(_to_utc)]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
 PersonId = Annotated[str, Field(pattern=PERSON_ID_PATTERN)]
@@ -234,11 +257,12 @@ def decode_readings(payload: bytes) -> list[Reading]:
     if not isinstance(document, dict):
         raise ContractError(f"payload must be a JSON object, got {type(document).__name__}")
     version = document.get("v")
-    if version != WIRE_VERSION:
+    if type(version) is not int or version != WIRE_VERSION:  # not True, not 1.0
         raise ContractError(f"unsupported wire version {version!r} (this gateway speaks v1)")
     model: type[Reading] | type[ReadingBatch] = ReadingBatch if "readings" in document else Reading
     try:
-        parsed = model.model_validate(document)
+        # Strict: JSON types as documented, no "36.8" for a number or true for an integer.
+        parsed = model.model_validate_json(payload, strict=True)
     except ValidationError as exc:
         raise ContractError(describe_validation_error(exc)) from None
     return parsed.readings if isinstance(parsed, ReadingBatch) else [parsed]
