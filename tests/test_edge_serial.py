@@ -1,4 +1,4 @@
-"""The edge reading virtual serial ports exactly as it reads /dev/ttyUSB0, publishing to a real broker."""
+"""The edge reads virtual serial ports exactly like /dev/ttyUSB0 and publishes to a real broker."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mqtt_probe import MqttProbe
+
 from thermogate.config import Settings
 from thermogate.contract import ErrorCode, Site
 from thermogate.contract.device_frames import (

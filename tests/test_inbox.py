@@ -46,7 +46,7 @@ def test_a_posted_notification_is_kept_and_its_alert_decoded(inbox: LocalInbox) 
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"{\"title\": ", b"[1, 2]", b"\"a string\"", b""],
+    [b"not json", b'{"title": ', b"[1, 2]", b'"a string"', b""],
     ids=["text", "truncated", "array", "string", "empty"],
 )
 def test_anything_but_a_json_object_is_refused_with_400(inbox: LocalInbox, body: bytes) -> None:
