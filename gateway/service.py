@@ -21,7 +21,7 @@ from thermogate.contract.topics import READINGS_FILTER, status_topic
 from thermogate.gateway.intake import Intake
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
 from thermogate.gateway.validate import MessageValidator
-from thermogate.ingest import IngestAborted, Ingestor, build_writers
+from thermogate.ingest import IngestAborted, build_ingestor
 from thermogate.mqtt import MqttConnection, Publication
 
 log = logging.getLogger(__name__)
@@ -49,18 +49,12 @@ class Gateway:
             session_expiry_s=SESSION_EXPIRY_S,
             receive_maximum=min(config.queue_max, 65_535),
         )
-        self._writers = build_writers(settings.ingest)
-        self._ingestor = Ingestor(
-            self._writers,
-            retry_initial_s=settings.ingest.retry_initial_s,
-            retry_max_s=settings.ingest.retry_max_s,
-            stop=self._stop,
-        )
+        self.ingestor = build_ingestor(settings.ingest, self._stop)
         self.alerts = AlertDispatcher(self._publish, settings.alerts)
         self._processor = BatchProcessor(
             settings=config,
             validator=MessageValidator(config, {d.id: d for d in settings.devices}),
-            ingestor=self._ingestor,
+            ingestor=self.ingestor,
             alerts=self.alerts,
             publish=self._publish,
             ack=self._mqtt.ack,
@@ -94,8 +88,7 @@ class Gateway:
         self._worker.join(timeout)
         self.alerts.close(timeout)
         self._mqtt.stop([self._status(StatusState.STOPPED)], timeout)
-        for writer in self._writers:
-            writer.close()
+        self.ingestor.close()
         log.info(
             "gateway stopped",
             extra={"stored": self.stats.stored, "dead_letters": self.stats.dead_letters},

@@ -59,7 +59,9 @@ class MessageValidator:
                     result.readings.append(reading)
                     result.received_ns.append(envelope.received_ns)
                 else:
-                    result.refusals.append(Refusal(envelope.topic, encode(reading), reason))
+                    # A single reading keeps its original bytes; one of a batch is re-encoded.
+                    original = envelope.payload if len(readings) == 1 else encode(reading)
+                    result.refusals.append(Refusal(envelope.topic, original, reason))
         return result
 
     def _decode(self, envelope: Envelope) -> list[Reading]:

@@ -17,11 +17,11 @@ from thermogate.ingest.writer import TimeSeriesWriter, WriteError
 
 __all__ = [
     "TAG_COLUMNS",
+    "InfluxV1Writer",
+    "InfluxV2Writer",
     "IngestAborted",
     "IngestStats",
     "Ingestor",
-    "InfluxV1Writer",
-    "InfluxV2Writer",
     "ScreeningPoints",
     "SqliteStore",
     "TimeSeriesWriter",

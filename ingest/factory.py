@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 
 from thermogate.config import (
-    IngestSettings,
     InfluxV1SinkSettings,
     InfluxV2SinkSettings,
+    IngestSettings,
     SqliteSinkSettings,
 )
 from thermogate.ingest.influx_v1 import InfluxV1Writer

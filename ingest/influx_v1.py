@@ -39,7 +39,7 @@ class InfluxV1Writer:
         self.name = name or f"influxdb-v1 {self._url}/{database}"
         self._database = database
         self._measurement = measurement
-        self._headers: dict[str, str] = {"Content-Type": "text/plain; charset=utf-8"}
+        self._headers: dict[str, str] = {}
         if username is not None:
             self._headers.update(urllib3.make_headers(basic_auth=f"{username}:{password or ''}"))
         self._pool = urllib3.PoolManager(
@@ -102,7 +102,7 @@ class InfluxV1Writer:
                 method,
                 f"{url}?{urlencode(fields)}",
                 body=body,
-                headers=self._headers,
+                headers={**self._headers, "Content-Type": "text/plain; charset=utf-8"},
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise WriteError(

@@ -8,10 +8,12 @@ batch is acknowledged exactly when this call returns.
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import urllib3
-from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from thermogate.ingest.line_protocol import encode_points
@@ -41,7 +43,7 @@ class InfluxV2Writer:
         self._measurement = measurement
         self._client = InfluxDBClient(
             url=url,
-            token=token or None,  # VictoriaMetrics needs none; no header is sent then
+            token=token,  # may be empty (VictoriaMetrics): no Authorization header then
             org=org,
             timeout=max(1, int(timeout_s * 1000)),  # influxdb-client takes milliseconds
             retries=False,
@@ -58,7 +60,7 @@ class InfluxV2Writer:
                 bucket=self._bucket,
                 org=self._org,
                 record=body,
-                write_precision=WritePrecision.NS,
+                write_precision=cast(WritePrecision, WritePrecision.NS),
             )
         except ApiException as exc:
             raise _api_error(self.name, exc) from exc
@@ -69,8 +71,8 @@ class InfluxV2Writer:
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._write_api.close()
-        self._client.close()
+        self._write_api.close()  # type: ignore[no-untyped-call]
+        self._client.close()  # type: ignore[no-untyped-call]
 
 
 def _api_error(sink: str, exc: ApiException) -> WriteError:

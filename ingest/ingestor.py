@@ -26,11 +26,11 @@ from thermogate.ingest.writer import TimeSeriesWriter, WriteError
 log = logging.getLogger(__name__)
 
 
-class IngestAborted(Exception):
+class IngestAborted(Exception):  # noqa: N818 - the name the gateway uses
     """Stop was requested while a batch was waiting for a retry; it is not fully stored."""
 
 
-class WriteRejected(Exception):
+class WriteRejected(Exception):  # noqa: N818 - the name the gateway uses
     """A sink refused the batch for good (e.g. HTTP 400); retrying would not help."""
 
     def __init__(self, reason: str, *, sink: str = "") -> None:
@@ -74,7 +74,7 @@ class Ingestor:
         self._initial = retry_initial_s
         self._max = retry_max_s
         self._stop = stop
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._points = dict.fromkeys(names, 0)
         self._failures = dict.fromkeys(names, 0)
@@ -105,7 +105,7 @@ class Ingestor:
                 break
             pending = [writer for writer, _ in failed]
             delay = self._delay(attempt)
-            for writer, exc in failed:
+            for writer, error in failed:
                 log.warning(
                     "time-series write failed, retrying",
                     extra={
@@ -113,7 +113,7 @@ class Ingestor:
                         "attempt": attempt,
                         "delay_s": round(delay, 3),
                         "points": len(points),
-                        "error": exc.reason,
+                        "error": error.reason,
                     },
                 )
             with self._lock:
@@ -160,7 +160,7 @@ class Ingestor:
 
     def _delay(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": between half and all of the step."""
-        step = min(self._max, self._initial * 2 ** min(attempt - 1, 32))
+        step = min(self._max, self._initial * 2.0 ** min(attempt - 1, 32))
         return step / 2 + self._rng.uniform(0, step / 2)
 
     def _reject(self, sink: str, exc: WriteError, n: int) -> NoReturn:

@@ -2,7 +2,7 @@
 
 One line per reading::
 
-    screening,building=wenyuan-2,device_id=K-01,...,site=forehead seq=42i,temp_c=36.8,...,decision="pass" 1700000000000000042
+    screening,building=wenyuan-2,...,site=forehead seq=42i,temp_c=36.8,...,decision="pass" 1700…042
 
 Rules (https://docs.influxdata.com/influxdb/v1/write_protocols/line_protocol_reference/):
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from itertools import chain
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,8 @@ STRING_FIELDS: Final = ("error", "decision", "person_id", "reading_id")
 """Text columns, written when not ``None``."""
 SORTED_TAGS: Final = tuple(sorted(TAG_COLUMNS))
 """Tags in key order, as InfluxDB recommends (it sorts them anyway, at a cost)."""
+CHUNK_ROWS: Final = 4096
+"""Rows encoded at a time inside one call."""
 
 _NEWLINES: Final = str.maketrans({"\n": " ", "\r": " "})
 # A backslash that a reader would take as an escape: before \ , = space, or at the end.
@@ -95,61 +97,77 @@ def format_float(value: float) -> str:
 def _float_fragments(key: str, column: npt.NDArray[np.float64]) -> list[str]:
     """``,key=value`` for each finite value of a column, ``""`` where absent."""
     values = np.asarray(column, dtype=np.float64)
-    finite = np.isfinite(values)
-    magnitude = np.abs(values)
-    needs_positional = (
-        finite & (magnitude != 0) & ((magnitude < _REPR_MIN) | (magnitude >= _REPR_MAX))
-    )
     prefix = f",{escape_key(key)}="
-    out = [
-        f"{prefix}{v!r}" if ok else ""
-        for v, ok in zip(values.tolist(), finite.tolist(), strict=True)
-    ]
-    for index in np.flatnonzero(needs_positional).tolist():
+    out = [prefix + text for text in map(repr, values.tolist())]
+    finite = np.isfinite(values)
+    if not finite.all():
+        for index in np.flatnonzero(~finite).tolist():
+            out[index] = ""
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        exponent = finite & (magnitude != 0) & ((magnitude < _REPR_MIN) | (magnitude >= _REPR_MAX))
+    for index in np.flatnonzero(exponent).tolist():
         out[index] = prefix + format_float(values[index])
     return out
 
 
 def _string_fragments(key: str, column: Sequence[str | None]) -> list[str]:
     """``,key="value"`` for each non-None value of a column, ``""`` where absent."""
-    prefix = f",{escape_key(key)}="
-    return ["" if v is None else prefix + quote_string(v) for v in column]
+    prefix = f',{escape_key(key)}="'
+    present = [v for v in column if v is not None]
+    if _STRING_SPECIAL.search("".join(present)) is None:  # the common case: nothing to escape
+        return ["" if v is None else f'{prefix}{v}"' for v in column]
+    return ["" if v is None else f"{prefix}{quote_string(v)[1:]}" for v in column]
 
 
-def _tag_prefixes(measurement: str, points: ScreeningPoints) -> list[str]:
-    """``measurement,k=v,...`` followed by a space, for each row (cached per tag set)."""
-    head = escape_measurement(measurement)
-    cache: dict[tuple[str, ...], str] = {}
-    columns = [getattr(points, name) for name in SORTED_TAGS]
-    keys = [escape_key(name) for name in SORTED_TAGS]
-    out: list[str] = []
-    for row in zip(*columns, strict=True):
-        prefix = cache.get(row)
-        if prefix is None:
-            tags = "".join(
-                f",{key}={escape_key(str(value))}"
-                for key, value in zip(keys, row, strict=True)
-                if value
-            )
-            prefix = cache[row] = f"{head}{tags} "
-        out.append(prefix)
-    return out
+def _tag_prefixes(
+    head: str, columns: list[Sequence[str]], cache: dict[tuple[str, ...], str]
+) -> list[str]:
+    """``measurement,k=v,...`` followed by a space, for each row (built once per tag set)."""
+    rows = list(zip(*columns, strict=True))
+    for row in set(rows).difference(cache):
+        tags = "".join(
+            f",{key}={escape_key(str(value))}"
+            for key, value in zip(_SORTED_TAG_KEYS, row, strict=True)
+            if value
+        )
+        cache[row] = f"{head}{tags} "
+    return list(map(cache.__getitem__, rows))
 
 
 def encode_points(measurement: str, points: ScreeningPoints) -> bytes:
     """The batch as line protocol: one ``\\n``-terminated line per row, UTF-8."""
     n = len(points)
     _check_lengths(points, n)
-    if n == 0:
-        return b""
-    seq_key = escape_key("seq")
+    head = escape_measurement(measurement)
+    cache: dict[tuple[str, ...], str] = {}
+    # Chunks keep the number of live temporary strings bounded, so a huge batch does not
+    # make the garbage collector rescan millions of objects.
+    return b"".join(
+        _encode_rows(head, points, start, min(start + CHUNK_ROWS, n), cache)
+        for start in range(0, n, CHUNK_ROWS)
+    )
+
+
+def _encode_rows(
+    head: str,
+    points: ScreeningPoints,
+    start: int,
+    stop: int,
+    cache: dict[tuple[str, ...], str],
+) -> bytes:
+    def column(name: str) -> Any:
+        return getattr(points, name)[start:stop]
+
+    seq = np.asarray(column("seq"), dtype=np.int64).tolist()
+    ts = np.asarray(column("ts_ns"), dtype=np.int64).tolist()
     columns: list[Iterable[str]] = [
-        _tag_prefixes(measurement, points),
-        [f"{seq_key}={s}i" for s in np.asarray(points.seq, dtype=np.int64).tolist()],
+        _tag_prefixes(head, [column(name) for name in SORTED_TAGS], cache),
+        [f"{_SEQ_KEY}={s}i" for s in seq],
     ]
-    columns.extend(_float_fragments(name, getattr(points, name)) for name in FLOAT_FIELDS)
-    columns.extend(_string_fragments(name, getattr(points, name)) for name in STRING_FIELDS)
-    columns.append([f" {t}\n" for t in np.asarray(points.ts_ns, dtype=np.int64).tolist()])
+    columns.extend(_float_fragments(name, column(name)) for name in FLOAT_FIELDS)
+    columns.extend(_string_fragments(name, column(name)) for name in STRING_FIELDS)
+    columns.append([f" {t}\n" for t in ts])
     text = "".join(chain.from_iterable(zip(*columns, strict=True)))
     return text.encode("utf-8", errors="replace")
 
@@ -160,3 +178,7 @@ def _check_lengths(points: ScreeningPoints, n: int) -> None:
     wrong = {name: length for name, length in lengths.items() if length != n}
     if wrong:
         raise ValueError(f"columns differ in length from ts_ns ({n}): {wrong}")
+
+
+_SORTED_TAG_KEYS: Final = tuple(escape_key(name) for name in SORTED_TAGS)
+_SEQ_KEY: Final = escape_key("seq")

@@ -424,20 +424,22 @@ class VictoriaMetricsServer(Server):
     """Single-node VictoriaMetrics (tested with 1.79.5), which accepts InfluxDB line protocol.
 
     How line protocol maps to VictoriaMetrics: each numeric field becomes one metric named
-    ``<measurement>_<field>`` (``screening`` + ``seq`` -> ``screening_seq``), tags become labels
-    (an optional ``db`` query argument becomes a ``db`` label), timestamps are truncated to
-    milliseconds. String fields carry no text in VictoriaMetrics: 1.79 parses a quoted value as
-    a number on a best-effort basis, so ``decision="pass"`` becomes a sample of 0 in the metric
-    ``screening_decision`` (and a numeric-looking string becomes that number). Read text back
-    from InfluxDB or SQLite, never from VictoriaMetrics.
+    ``<measurement>_<field>`` (``screening`` + ``seq`` -> ``screening_seq``) and tags become
+    labels (a ``db`` query argument of ``/write`` becomes a ``db`` label; the ``org`` and
+    ``bucket`` of ``/api/v2/write`` are ignored). Timestamps are truncated to milliseconds, so
+    two points of one series within one millisecond end up as one sample. String fields carry
+    no text: 1.79 parses a quoted value as a number on a best-effort basis, so
+    ``decision="pass"`` becomes a sample of 0 in ``screening_decision`` (and a numeric-looking
+    string becomes that number). Read text back from InfluxDB or SQLite, not from here.
 
-    Visibility: a sample becomes searchable up to about a second after the write returned
-    (``/internal/force_flush`` does not flush the index in 1.79), so tests that read back use
-    :meth:`wait_for_count`, which polls and then checks that the count stays put.
+    Visibility: a sample becomes searchable up to about a second after the write returned,
+    even after ``/internal/force_flush``, so tests that read back use :meth:`wait_for_count`,
+    which polls and then checks that the count stays put.
 
     Flags: ``-dedup.minScrapeInterval=1ms`` keeps one sample per series and millisecond, so a
-    redelivered point is stored once (as Influx does by overwriting); ``-search.latencyOffset=0s``
-    makes fresh samples visible at once; ``-retentionPeriod=100y`` accepts old test timestamps.
+    redelivered point is stored once (as Influx does by overwriting; the export API applies
+    it too); ``-search.latencyOffset=0s`` stops queries hiding the last 30 s;
+    ``-retentionPeriod=100y`` accepts old test timestamps.
     """
 
     name = "victoria-metrics"

@@ -87,7 +87,7 @@ class AlertSubscriber:
     def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
         with self._cond:
             self.messages.append(
-                Received(message.topic, message.payload, message.qos, bool(message.retain))
+                Received(message.topic, bytes(message.payload), message.qos, bool(message.retain))
             )
             self._cond.notify_all()
 

@@ -373,7 +373,26 @@ def test_overlong_tail_arriving_later_is_reported_as_garbage() -> None:
     splitter = FrameSplitter()
     head = b"$" + b"7" * (MAX_FRAME_BYTES + 2)
     assert splitter.feed(head) == [Rejected(head, "frame too long, no line end")]
-    assert splitter.feed(b"777\r\n") == [Rejected(b"777\r\n", "garbage bytes outside a frame")]
+    assert splitter.feed(b"777\r\n") == []  # held: more of the same junk may follow
+    good = encode_heartbeat(Heartbeat(5, low_battery=False))
+    assert splitter.feed(good) == [
+        Rejected(b"777\r\n", "garbage bytes outside a frame"),
+        good[:-2],
+    ]
+
+
+def test_junk_is_reported_whole_once_the_next_frame_starts() -> None:
+    splitter = FrameSplitter()
+    assert splitter.feed(b"no") == []
+    assert splitter.feed(b"ise") == []
+    good = encode_heartbeat(Heartbeat(5, low_battery=False))
+    assert splitter.feed(good) == [Rejected(b"noise", "garbage bytes outside a frame"), good[:-2]]
+
+
+def test_junk_longer_than_a_frame_is_reported_without_waiting() -> None:
+    splitter = FrameSplitter()
+    junk = b"#" * (MAX_FRAME_BYTES + 1)
+    assert splitter.feed(junk) == [Rejected(junk, "garbage bytes outside a frame")]
 
 
 def test_non_ascii_frame_is_refused_between_good_frames() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -437,14 +438,15 @@ def test_readings_topics_parse_back(building: str, entrance: str, device_id: str
 
 @pytest.mark.parametrize("level", ["+", "#", "a/b", "", "wenyuan+2", "north#", "a b", "Ämter"])
 def test_topic_builders_refuse_unsafe_levels(level: str) -> None:
-    for build in (
+    builders: list[Callable[[], str]] = [
         lambda: readings_topic(level, "north", "hh-1"),
         lambda: readings_topic("wenyuan-2", level, "hh-1"),
         lambda: readings_topic("wenyuan-2", "north", level),
         lambda: status_topic(ComponentKind.EDGE, level),
         lambda: alerts_topic(level),
         lambda: deadletter_topic(level),
-    ):
+    ]
+    for build in builders:
         with pytest.raises(ContractError, match="is not a valid topic level"):
             build()
 

@@ -160,7 +160,7 @@ def _default_sinks() -> list[InfluxV2SinkSettings | InfluxV1SinkSettings | Sqlit
 class IngestSettings(Section):
     """Where readings are stored; a batch is acknowledged only once every sink has it."""
 
-    sinks: list[SinkSettings] = Field(default_factory=lambda: [SqliteSinkSettings(kind="sqlite")])
+    sinks: list[SinkSettings] = Field(default_factory=_default_sinks)
     measurement: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "screening"
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
@@ -263,7 +263,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             raise ConfigError([f"{path}: no such file"]) from None
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError([f"{path}: {exc}"]) from None
-    problems = _apply_environment(document, environ)
+    overrides: dict[tuple[str | int, ...], str] = {}
+    problems = _apply_environment(document, environ, overrides)
     if problems:
         raise ConfigError(problems)
     try:
@@ -273,15 +274,42 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         where = str(path) if path is not None else "<defaults>"
         found = []
         for error in exc.errors():
-            loc = tuple(error["loc"])
+            loc = _key_path(document, tuple(error["loc"]))
             key = ".".join(str(p) for p in loc) or "(top level)"
+            variable = next((v for k, v in overrides.items() if loc[: len(k)] == k), None)
             line = _line_of(lines, loc)
-            prefix = f"{where}:{line}" if line else where
+            if variable is not None:  # the value came from the environment, not the file
+                prefix = f"environment variable {variable}"
+            else:
+                prefix = f"{where}:{line}" if line else where
             found.append(f"{prefix}: {key}: {error['msg']}")
         raise ConfigError(found) from None
 
 
-def _apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+def _key_path(document: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """An error location as keys of the document: without the tag pydantic inserts for a
+    discriminated union (``ingest.sinks.1.influxdb-v2.url`` is ``ingest.sinks.1.url``)."""
+    path: list[str | int] = []
+    node: Any = document
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("kind") == part:
+            continue
+        path.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(path)
+
+
+def _apply_environment(
+    document: dict[str, Any],
+    environ: Mapping[str, str],
+    overrides: dict[tuple[str | int, ...], str],
+) -> list[str]:
+    """Merge the overrides into ``document``; record in ``overrides`` which key each set."""
     problems = []
     sections = {
         name for name, field in Settings.model_fields.items() if _is_section(field.annotation)
@@ -292,6 +320,7 @@ def _apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> 
         path = name[len(ENV_PREFIX) :].lower().split("__")
         if len(path) == 1 and path[0] == "environment":
             document["environment"] = value
+            overrides[("environment",)] = name
             continue
         if len(path) != 2 or path[0] not in sections:
             problems.append(
@@ -304,6 +333,7 @@ def _apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> 
             problems.append(f"environment variable {name}: [{path[0]}] is not a table")
             continue
         section[path[1]] = _env_value(value)
+        overrides[(path[0], path[1])] = name
     return problems
 
 
@@ -312,11 +342,17 @@ def _is_section(annotation: Any) -> bool:
 
 
 def _env_value(raw: str) -> Any:
-    """A TOML literal when the value parses as one (numbers, booleans, arrays), else text."""
+    """An array, table or quoted string written as TOML, else the text itself.
+
+    Numbers and booleans stay text: the field's type converts them ("1884" for a port,
+    "true" for a flag), while a text field keeps them as written (a password "123456", the
+    MQTT protocol "5"), which it would refuse as a TOML integer.
+    """
     try:
-        return tomllib.loads(f"value = {raw}")["value"]
+        value = tomllib.loads(f"value = {raw}")["value"]
     except tomllib.TOMLDecodeError:
         return raw
+    return value if isinstance(value, str | list | dict) else raw
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")

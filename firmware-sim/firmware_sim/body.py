@@ -56,7 +56,10 @@ class BodyModel:
     fever_within_sd_c: float = 0.15
     """Hour-to-hour wobble of a fever around its day level (model choice)."""
     reference_c: float = 36.7
-    """The point where body-mode displays are calibrated to read the core."""
+    """The point around which skin readings compress the core (the healthy mean)."""
+    display_offset_c: float = 0.0
+    """Body-mode calibration relative to oral core: 0 reads oral-equivalent (the default);
+    about -0.4 would read axillary-equivalent (axillary -0.3 to -0.55, Geneva 2019)."""
     forehead_slope: float = 0.75
     """Forehead skin rises 0.7-0.8 °C per 1 °C of oral rise (fever compression)."""
     canthus_slope: float = 0.9
@@ -165,7 +168,8 @@ def campus_day(when: dt.datetime) -> int:
 
 def circadian_offset(hour: float, model: BodyModel = DEFAULT_MODEL) -> float:
     """Daily rhythm: -amplitude at the trough hour, +amplitude at the peak hour, smooth between."""
-    trough, peak, amplitude = model.rhythm_trough_hour, model.rhythm_peak_hour, model.rhythm_amplitude_c
+    trough, peak = model.rhythm_trough_hour, model.rhythm_peak_hour
+    amplitude = model.rhythm_amplitude_c
     rising = (peak - trough) % 24
     since_trough = (hour - trough) % 24
     if since_trough <= rising:
@@ -204,6 +208,7 @@ def cold_deficit(
     outdoor_c: float,
     indoor_c: float = 20.0,
     mode: ArrivalMode = ArrivalMode.FOOT,
+    *,
     site: Site = Site.FOREHEAD,
     model: BodyModel = DEFAULT_MODEL,
 ) -> float:
@@ -252,12 +257,15 @@ def displayed_temperature(
     exposure = max(0.0, float(rng.normal(1.0, model.cold_exposure_sd)))
     value = (
         model.reference_c
+        + model.display_offset_c
         + model.forehead_slope * (core_c - model.reference_c)
         + device.bias_c
         + body.forehead_offset_c
         + float(rng.normal(0.0, model.forehead_repeat_sd_c))
         + model.forehead_ambient_per_c * (indoor_c - model.calibration_room_c)
-        - exposure * cold_deficit(minutes_indoors, outdoor_c, indoor_c, mode, site, model)
+        - exposure * cold_deficit(
+            minutes_indoors, outdoor_c, indoor_c, mode, site=site, model=model
+        )
     )
     return Display.of(value, model)
 
@@ -277,6 +285,7 @@ def kiosk_temperature(
     """
     value = (
         model.reference_c
+        + model.display_offset_c
         + model.canthus_slope * (core_c - model.reference_c)
         + body.canthus_offset_c
         + float(rng.normal(0.0, model.canthus_repeat_sd_c))

@@ -21,6 +21,7 @@ from typing import Final
 
 from thermogate.contract.device_frames import (
     DSEQ_MODULUS,
+    MAX_FRAME_BYTES,
     HandheldReading,
     Heartbeat,
     checksum,
@@ -41,7 +42,9 @@ BATTERY_DRAIN_PER_READING: Final = 0.025
 """Percent per reading: about 4,000 readings on a set of AAA cells."""
 SPLIT_PAUSE_S: Final = 0.02
 _GARBAGE: Final = b"\x00\xfe\x13~line noise~\xff\x7f"
-_OVERLONG_PADDING: Final = 90
+_OVERLONG_BODY_BYTES: Final = MAX_FRAME_BYTES - 2
+"""A line of ``$`` + 78 + ``*CS`` is 82 bytes: too long, yet however the reader cuts it the
+splitter refuses it exactly once (the remainder is at most a bare line end)."""
 
 
 class Fault(StrEnum):
@@ -197,7 +200,7 @@ class HandheldThermometer:
         if fault is Fault.NON_ASCII:
             return _frame(body + "\u00b0C".encode())
         if fault is Fault.OVERLONG:
-            return _frame(body + b"," + b"0" * _OVERLONG_PADDING)
+            return _frame((body + b",").ljust(_OVERLONG_BODY_BYTES, b"0"))
         raise AssertionError(f"unhandled fault {fault}")
 
     def _next_reading(self, temp_c: float | None, error: ErrorCode | None) -> HandheldReading:

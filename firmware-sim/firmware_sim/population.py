@@ -205,7 +205,8 @@ class Population:
 
     def fever_level(self, resident: Resident, when: dt.datetime, fever_rate: float) -> float | None:
         """The resident's fever level on the campus day of ``when``, or None."""
-        return fever_level(resident.card_number, campus_day(when), fever_rate, self.seed, self.model)
+        day = campus_day(when)
+        return fever_level(resident.card_number, day, fever_rate, self.seed, self.model)
 
     def truth(
         self,

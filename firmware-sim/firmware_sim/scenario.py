@@ -71,8 +71,10 @@ class Weather:
             raise ValueError("hourly_outdoor_c needs 24 values, one per hour")
 
     @classmethod
-    def winter(cls, evening_c: float = -3.0, hall_c: float = 20.0, lobby_c: float = 22.0) -> Weather:
-        """A winter day that is ``evening_c`` at 19:00 (about 2 °C warmer at noon, colder at night)."""
+    def winter(
+        cls, evening_c: float = -3.0, hall_c: float = 20.0, lobby_c: float = 22.0
+    ) -> Weather:
+        """A winter day that is ``evening_c`` at 19:00 (2 °C warmer at noon, colder at night)."""
         return cls(tuple(evening_c + d for d in _WINTER_SHAPE), hall_c, lobby_c)
 
     @classmethod
@@ -171,6 +173,18 @@ class Passage:
         return self.resident.person_id if self.swipe and self.resident is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """What every passage of a building draws from."""
+
+    population: Population
+    residents: tuple[Resident, ...]
+    stations: tuple[Station, ...]
+    config: ScenarioConfig
+    modes: tuple[ArrivalMode, ...]
+    mode_p: np.ndarray
+
+
 def passages(
     population: Population,
     stations: Sequence[Station],
@@ -182,15 +196,22 @@ def passages(
     config = config or ScenarioConfig()
     if config.start.tzinfo is None:
         raise ValueError("the scenario start must be timezone-aware")
-    mine = [s for s in stations if s.building == building]
-    handheld_entrances = sorted({s.entrance for s in mine if s.target is Target.HANDHELD})
-    if not handheld_entrances:
+    mine = tuple(s for s in stations if s.building == building)
+    entrances = sorted({s.entrance for s in mine if s.target is Target.HANDHELD})
+    if not entrances:
         raise ValueError(f"building {building!r} has no handheld station")
-    residents = population.in_building(building)
-    per_hour = max(1, len(residents)) * config.passages_per_resident_day / sum(config.hourly_weights)
+    shares = np.array([p for _, p in config.mode_shares], dtype=float)
+    day = _Day(
+        population=population,
+        residents=population.in_building(building),
+        stations=mine,
+        config=config,
+        modes=tuple(m for m, _ in config.mode_shares),
+        mode_p=shares / shares.sum(),
+    )
+    daily = max(1, len(day.residents)) * config.passages_per_resident_day
+    per_hour = daily / sum(config.hourly_weights)
     rng = np.random.default_rng(seed)
-    modes = [m for m, _ in config.mode_shares]
-    mode_p = np.array([p for _, p in config.mode_shares]) / sum(p for _, p in config.mode_shares)
     slot_start = config.start
     index = 0
     while True:
@@ -198,41 +219,31 @@ def passages(
         hours = (slot_end - slot_start).total_seconds() / 3600
         weight = config.hourly_weights[int(local_hour(slot_start)) % 24]
         count = int(rng.poisson(per_hour * weight * hours))
-        offsets = np.sort(rng.uniform(0.0, hours * 3600, size=count))
-        for offset in offsets:
+        for offset in np.sort(rng.uniform(0.0, hours * 3600, size=count)):
             when = slot_start + dt.timedelta(seconds=float(offset))
-            entrance = handheld_entrances[int(rng.integers(len(handheld_entrances)))]
-            yield _passage(
-                index, when, entrance, population, residents, mine, config, modes, mode_p, rng
-            )
+            entrance = entrances[int(rng.integers(len(entrances)))]
+            yield _passage(day, index, when, entrance, rng)
             index += 1
         slot_start = slot_end
 
 
 def _passage(
-    index: int,
-    when: dt.datetime,
-    entrance: str,
-    population: Population,
-    residents: Sequence[Resident],
-    stations: Sequence[Station],
-    config: ScenarioConfig,
-    modes: Sequence[ArrivalMode],
-    mode_p: np.ndarray,
-    rng: np.random.Generator,
+    day: _Day, index: int, when: dt.datetime, entrance: str, rng: np.random.Generator
 ) -> Passage:
+    config, population = day.config, day.population
     hour = local_hour(when)
     p_in = 0.35 if 6 <= hour < 10 else 0.65 if hour >= 17 or hour < 3 else 0.5
     direction = Direction.IN if rng.random() < p_in else Direction.OUT
-    kiosks = [s for s in stations if s.entrance == entrance and s.target is Target.KIOSK]
-    use_kiosk = bool(kiosks) and direction is Direction.IN and rng.random() < config.kiosk_share
+    here = [s for s in day.stations if s.entrance == entrance]
+    has_kiosk = any(s.target is Target.KIOSK for s in here)
+    use_kiosk = has_kiosk and direction is Direction.IN and rng.random() < config.kiosk_share
     target = Target.KIOSK if use_kiosk else Target.HANDHELD
-    choices = [s for s in stations if s.entrance == entrance and s.target is target]
+    choices = [s for s in here if s.target is target]
     station = choices[int(rng.integers(len(choices)))]
     resident: Resident | None = None
     body: Body
-    if residents and rng.random() >= config.visitor_share:
-        resident = residents[int(rng.integers(len(residents)))]
+    if day.residents and rng.random() >= config.visitor_share:
+        resident = day.residents[int(rng.integers(len(day.residents)))]
         body = resident.body
         truth = population.truth(resident, when, config.fever_rate, rng)
     else:
@@ -241,14 +252,16 @@ def _passage(
     outdoor = config.weather.outdoor_at(hour)
     mode: ArrivalMode | None = None
     if direction is Direction.IN:
-        mode = modes[int(rng.choice(len(modes), p=mode_p))]
+        mode = day.modes[int(rng.choice(len(day.modes), p=day.mode_p))]
         span = config.lobby_minutes if use_kiosk else config.door_minutes
     else:
         span = config.leaving_minutes
     minutes = float(rng.uniform(*span))
     if target is Target.KIOSK:
         ambient = config.weather.lobby_c
-        display = kiosk_temperature(truth.core_c, body, rng, ambient_c=ambient, model=population.model)
+        display = kiosk_temperature(
+            truth.core_c, body, rng, ambient_c=ambient, model=population.model
+        )
     else:
         ambient = config.weather.hall_c
         display = displayed_temperature(
