@@ -2,7 +2,8 @@
 
 The database is created (``CREATE DATABASE``, idempotent) before the first write and again
 whenever the server says it is missing (a wiped server), so a fresh InfluxDB needs no setup.
-HTTP 204 means the batch is stored.
+A user without admin rights may not create databases (HTTP 403): the writer then assumes
+the database exists and only writes. HTTP 204 means the batch is stored.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class InfluxV1Writer:
             timeout=urllib3.Timeout(total=timeout_s), retries=False, maxsize=2
         )
         self._database_ready = False
+        self._may_create = True
 
     def write(self, points: ScreeningPoints) -> None:
         """Store the batch; :class:`WriteError` says whether a retry may help."""
@@ -63,7 +65,7 @@ class InfluxV1Writer:
         if 200 <= response.status < 300:
             return
         message = _error_message(response)
-        if response.status == 404 and "database not found" in message:
+        if response.status == 404 and "database not found" in message and self._may_create:
             self._database_ready = False  # re-created before the next attempt
             raise WriteError(self.name, f"HTTP 404: {message}", retryable=True)
         raise WriteError(
@@ -80,6 +82,14 @@ class InfluxV1Writer:
         name = self._database.replace("\\", "\\\\").replace('"', '\\"')
         response = self._request("POST", "/query", fields={"q": f'CREATE DATABASE "{name}"'})
         message = _error_message(response)
+        if response.status == 403:  # a writer without admin rights: the database must exist
+            log.warning(
+                "not allowed to create the influx database, assuming it exists",
+                extra={"sink": self.name, "database": self._database, "error": message},
+            )
+            self._may_create = False
+            self._database_ready = True
+            return
         if response.status != 200 or message:
             raise WriteError(
                 self.name,

@@ -17,6 +17,7 @@ Usage::
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import json
 import shutil
@@ -43,6 +44,16 @@ class ServerError(RuntimeError):
 
 class BinaryMissingError(ServerError):
     """The server's executable is not installed; the message names the Debian package."""
+
+
+_STARTED: set[Server] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Never leave a server behind when the test process ends (even after a crash)."""
+    for server in list(_STARTED):
+        server.kill()
 
 
 def free_port() -> int:
@@ -122,6 +133,7 @@ class Server:
             cwd=self.base_dir,
             start_new_session=True,  # a Ctrl-C of pytest must not hit the server first
         )
+        _STARTED.add(self)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -154,6 +166,7 @@ class Server:
                 process.kill()
                 process.wait(STOP_TIMEOUT_S)
         self._process = None
+        _STARTED.discard(self)
         self._close_log()
 
     def kill(self) -> None:
@@ -165,6 +178,7 @@ class Server:
             process.kill()
             process.wait(STOP_TIMEOUT_S)
         self._process = None
+        _STARTED.discard(self)
         self._close_log()
 
     def restart(self, *, crash: bool = False, timeout_s: float = START_TIMEOUT_S) -> Self:
@@ -291,11 +305,23 @@ class InfluxDB1Server(Server):
     binaries = ("influxd", "/usr/bin/influxd")
     package = "influxdb"
 
-    def __init__(self, base_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        port: int | None = None,
+        *,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
+        """With ``auth`` (admin user, password) authentication is on: call
+        :meth:`create_admin` once after the first start, then every helper uses that user."""
         super().__init__(base_dir, port)
         self.rpc_port = free_port()
         self.config_path = self.base_dir / "influxdb.conf"
+        self.auth = auth
         self._pool = _http()
+        self._headers: dict[str, str] = (
+            urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}") if auth else {}
+        )
 
     @property
     def url(self) -> str:
@@ -340,7 +366,7 @@ bind-address = "{self.host}:{self.rpc_port}"
 [http]
   enabled = true
   bind-address = "{self.host}:{self.port}"
-  auth-enabled = false
+  auth-enabled = {"true" if self.auth else "false"}
   log-enabled = false
   pprof-enabled = false
   flux-enabled = false
@@ -371,7 +397,11 @@ bind-address = "{self.host}:{self.rpc_port}"
         if db is not None:
             fields["db"] = db
         response = self._pool.request_encode_body(
-            "POST", f"{self.url}/query", fields=fields, encode_multipart=False
+            "POST",
+            f"{self.url}/query",
+            fields=fields,
+            encode_multipart=False,
+            headers=self._headers,
         )
         body: dict[str, Any] = json.loads(response.data or b"{}")
         errors = [body.get("error")] + [r.get("error") for r in body.get("results", [])]
@@ -379,6 +409,18 @@ bind-address = "{self.host}:{self.rpc_port}"
         if response.status != 200 or errors:
             raise ServerError(f"InfluxQL {q!r} failed ({response.status}): {errors or body}")
         return body
+
+    def create_admin(self) -> None:
+        """Create the admin user of ``auth`` (allowed without credentials while none exists)."""
+        if self.auth is None:
+            raise ServerError("create_admin needs a server started with auth=(user, password)")
+        user, password = self.auth
+        q = f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"
+        response = self._pool.request_encode_body(
+            "POST", f"{self.url}/query", fields={"q": q}, encode_multipart=False
+        )
+        if response.status != 200 or b'"error"' in response.data:
+            raise ServerError(f"creating the admin failed ({response.status}): {response.data!r}")
 
     def create_database(self, db: str) -> None:
         """``CREATE DATABASE`` (idempotent)."""
@@ -390,7 +432,9 @@ bind-address = "{self.host}:{self.rpc_port}"
 
     def write(self, db: str, lines: bytes) -> int:
         """Write raw line protocol (ns precision); returns the HTTP status (204 = stored)."""
-        response = self._pool.request("POST", f"{self.url}/write?db={db}&precision=ns", body=lines)
+        response = self._pool.request(
+            "POST", f"{self.url}/write?db={db}&precision=ns", body=lines, headers=self._headers
+        )
         return int(response.status)
 
     def count(self, db: str, measurement: str, field: str) -> int:

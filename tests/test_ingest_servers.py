@@ -172,6 +172,29 @@ def test_v1_recreates_a_dropped_database(influxdb1: InfluxDB1Server) -> None:
     assert influxdb1.count(DB, MEASUREMENT, "seq") == 4
 
 
+def test_v1_basic_auth_with_a_write_only_user(tmp_path: Path) -> None:
+    server = InfluxDB1Server(tmp_path / "influx-auth", auth=("admin", "admin-secret")).start()
+    try:
+        server.create_admin()
+        server.create_database(DB)
+        server.query("CREATE USER \"gateway\" WITH PASSWORD 'gw-secret'")
+        server.query(f'GRANT WRITE ON "{DB}" TO "gateway"')
+        # may write but not CREATE DATABASE (403): the writer assumes the database exists
+        writer = v1_writer(server, username="gateway", password="gw-secret")
+        Ingestor([writer], 5.0, 10.0, threading.Event()).store(tricky_points(5))
+        assert server.count(DB, MEASUREMENT, "seq") == 5
+        # a wrong password is a configuration error: rejected at once, not retried
+        wrong = v1_writer(server, username="gateway", password="wrong")
+        with pytest.raises(WriteRejected, match="HTTP 401"):
+            Ingestor([wrong], 5.0, 10.0, threading.Event()).store(tricky_points(5))
+        # a database that does not exist and may not be created: rejected, not retried forever
+        other = v1_writer(server, database="other", username="gateway", password="gw-secret")
+        with pytest.raises(WriteRejected, match="database not found"):
+            Ingestor([other], 5.0, 10.0, threading.Event()).store(tricky_points(5))
+    finally:
+        server.stop()
+
+
 def test_v1_write_error_when_server_is_down_is_retryable(influxdb1: InfluxDB1Server) -> None:
     influxdb1.stop()
     writer = v1_writer(influxdb1)

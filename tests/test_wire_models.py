@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -37,6 +38,15 @@ from thermogate.contract import (
     decode_readings,
     encode,
     utc_now,
+)
+from thermogate.contract.device_frames import (
+    CardSwipe,
+    Frame,
+    HandheldReading,
+    encode_card,
+    encode_heartbeat,
+    encode_reading,
+    parse_frame,
 )
 from thermogate.contract.messages import (
     DEVICE_ID_PATTERN,
@@ -540,3 +550,47 @@ def test_different_cards_give_different_pseudonyms(card: str, other: str) -> Non
 
 def test_card_ids_are_normalised_before_hashing() -> None:
     assert pseudonymous_id(" ab12cd34 \n", b"key") == pseudonymous_id("AB12CD34", b"key")
+
+
+# --- docs/wire.md stays true -----------------------------------------------------------------
+
+WIRE_DOC = Path(__file__).resolve().parents[1] / "docs" / "wire.md"
+
+
+def test_every_json_example_in_the_wire_doc_is_exactly_what_encode_writes() -> None:
+    examples = re.findall(r"```json\n(.*?)\n```", WIRE_DOC.read_text(encoding="utf-8"), re.S)
+    assert len(examples) >= 10
+    for example in examples:
+        raw = example.encode("utf-8")
+        document = orjson.loads(raw)
+        if "readings" in document:  # decoded the way the gateway does, then re-encoded
+            assert encode(ReadingBatch(readings=decode_readings(raw))) == raw
+        elif "seq" in document:
+            assert [encode(r) for r in decode_readings(raw)] == [raw]
+        else:
+            models = [m for m in (Status, Alert, DeadLetter) if _validates(m, raw)]
+            assert len(models) == 1, example
+            assert encode(models[0].model_validate_json(raw)) == raw
+
+
+def _validates(model: type[WireModel], raw: bytes) -> bool:
+    try:
+        model.model_validate_json(raw)
+    except ValidationError:
+        return False
+    return True
+
+
+def test_every_serial_example_in_the_wire_doc_parses() -> None:
+    lines = re.findall(r"^(\$\S+)\\r\\n", WIRE_DOC.read_text(encoding="utf-8"), re.M)
+    assert len(lines) == 5
+    for line in lines:
+        assert encode_frame(parse_frame(line.encode("ascii"))) == line.encode("ascii") + b"\r\n"
+
+
+def encode_frame(frame: Frame) -> bytes:
+    if isinstance(frame, HandheldReading):
+        return encode_reading(frame)
+    if isinstance(frame, CardSwipe):
+        return encode_card(frame)
+    return encode_heartbeat(frame)

@@ -120,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, help="seconds to run, then stop with a summary")
     demo.add_argument("--rate", type=float, default=2.0, help="entries per second per building")
     demo.add_argument("--fever-rate", type=float, default=0.03, help="share of febrile entrants")
-    demo.add_argument("--malformed-every", type=int, default=40, help="inject a bad frame every N")
+    demo.add_argument("--malformed-every", type=int, default=25, help="inject a bad frame every N")
+    demo.add_argument(
+        "--broker", choices=["auto", "mosquitto", "amqtt"], default="auto",
+        help="embedded broker: Mosquitto when on PATH (auto), or amqtt in-process",
+    )
     demo.add_argument("--no-view", action="store_true", help="no live terminal view")
     demo.add_argument("--workdir", type=Path, help="keep state here (default: a temp dir)")
     demo.add_argument("--seed", type=int, default=2020)

@@ -181,4 +181,7 @@ class MqttConnection:
         _properties: Properties | None,
     ) -> None:
         self.connected.clear()
-        log.warning("MQTT disconnected", extra={"reason": str(reason)})
+        if reason.is_failure:
+            log.warning("MQTT connection lost, reconnecting", extra={"reason": str(reason)})
+        else:
+            log.info("MQTT disconnected", extra={"reason": str(reason)})
