@@ -49,7 +49,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a configuration file without starting anything."""
     settings = load_settings(args.file)
-    print(
+    print(  # noqa: T201 - the command's answer
         f"{args.file}: valid ({len(settings.buildings)} buildings, {len(settings.devices)} "
         f"devices, {len(settings.edges)} edges, {len(settings.ingest.sinks)} sinks, "
         f"environment {settings.environment})"
@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fever-rate", type=float, default=0.03, help="share of febrile entrants")
     demo.add_argument("--malformed-every", type=int, default=25, help="inject a bad frame every N")
     demo.add_argument(
-        "--broker", choices=["auto", "mosquitto", "amqtt"], default="auto",
+        "--broker",
+        choices=["auto", "mosquitto", "amqtt"],
+        default="auto",
         help="embedded broker: Mosquitto when on PATH (auto), or amqtt in-process",
     )
     demo.add_argument("--no-view", action="store_true", help="no live terminal view")
@@ -163,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ConfigError as exc:
-        print(f"thermogate: {exc}", file=sys.stderr)
+        print(f"thermogate: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK

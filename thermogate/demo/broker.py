@@ -44,7 +44,9 @@ def _wait_for_port(port: int, timeout: float) -> bool:
 class EmbeddedBroker:
     """Start with :meth:`start`, stop with :meth:`stop`; ``protocol`` says what it speaks."""
 
-    def __init__(self, workdir: Path, prefer: Literal["auto", "mosquitto", "amqtt"] = "auto"):
+    def __init__(
+        self, workdir: Path, prefer: Literal["auto", "mosquitto", "amqtt"] = "auto"
+    ) -> None:
         self._workdir = workdir
         self.port = free_port()
         self.host = "127.0.0.1"

@@ -99,19 +99,29 @@ def _start(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack)
         ports = create_ports(settings, building.id, ports_dir)
         for port in ports.values():
             stack.callback(port.close)
-        kiosk_ids = [d.id for d in settings.devices
-                     if d.building == building.id and d.kind == "kiosk"]
-        kiosk = KioskRunner.from_settings(settings, kiosk_ids[0], workdir / "kiosk") if (
-            kiosk_ids
-        ) else None
+        kiosk_ids = [
+            d.id for d in settings.devices if d.building == building.id and d.kind == "kiosk"
+        ]
+        kiosk = (
+            KioskRunner.from_settings(settings, kiosk_ids[0], workdir / "kiosk")
+            if (kiosk_ids)
+            else None
+        )
         if kiosk is not None:
             kiosk.start()
             stack.callback(kiosk.stop)
             kiosks.append(kiosk)
         sims.append(
             BuildingSimulation(
-                settings, building.id, ports, kiosk, args.rate, args.fever_rate,
-                args.malformed_every, None, args.seed + len(sims),
+                settings,
+                building.id,
+                ports,
+                kiosk,
+                args.rate,
+                args.fever_rate,
+                args.malformed_every,
+                None,
+                args.seed + len(sims),
                 threshold_c=settings.gateway.threshold_c,
             )
         )
@@ -119,10 +129,13 @@ def _start(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack)
     for edge in edges:
         edge.start()
         stack.callback(edge.stop)
-    for component in (gateway, *edges):
+    components: list[Gateway | EdgeAgent] = [gateway, *edges]
+    for component in components:
         if not component.wait_connected(10):
             raise RuntimeError("could not connect to the embedded broker")
-    store = SqliteStore(workdir / "screening.sqlite3")  # the gateway's embedded sink, read-only here
+    store = SqliteStore(
+        workdir / "screening.sqlite3"
+    )  # the gateway's embedded sink, read-only here
     stack.callback(store.close)
     return DemoParts(broker, inbox, settings, store, gateway, edges, kiosks, sims)
 
@@ -146,8 +159,9 @@ def _snapshot(parts: DemoParts, elapsed: float) -> Snapshot:
     rows = []
     for sim in parts.sims:
         counters = sim.counters
-        for entrance in sorted({d.entrance for d in parts.settings.devices
-                                if d.building == sim.building_id}):
+        for entrance in sorted(
+            {d.entrance for d in parts.settings.devices if d.building == sim.building_id}
+        ):
             rows.append(
                 EntranceRow(
                     building=sim.building_id,
