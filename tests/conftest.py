@@ -1,8 +1,9 @@
 """Shared fixtures: real servers started by the tests themselves, on free ports.
 
 The server fixtures are function-scoped: each test gets a fresh server in its own
-``tmp_path`` and the server is stopped afterwards. A missing binary fails the test with the
-Debian package to install (CI installs them); nothing is silently skipped.
+``tmp_path`` and the server is stopped afterwards; tests using them are marked ``servers``.
+A missing binary fails the test with the Debian package to install (CI installs them);
+nothing is silently skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from servers import (
 )
 
 S = TypeVar("S", bound=Server)
+SERVER_FIXTURES = frozenset({"mosquitto", "influxdb1", "victoria_metrics"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not servers"` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a server fixture with ``servers``."""
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
 
 
 def _run(factory: type[S], base_dir: Path) -> Iterator[S]:

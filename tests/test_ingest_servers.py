@@ -37,7 +37,7 @@ from thermogate.ingest import (
     point_timestamp_ns,
 )
 
-pytestmark = [pytest.mark.servers, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)  # tests using server fixtures are marked `servers`
 
 DB = "screening"
 MEASUREMENT = "screening"
@@ -172,6 +172,7 @@ def test_v1_recreates_a_dropped_database(influxdb1: InfluxDB1Server) -> None:
     assert influxdb1.count(DB, MEASUREMENT, "seq") == 4
 
 
+@pytest.mark.servers
 def test_v1_basic_auth_with_a_write_only_user(tmp_path: Path) -> None:
     server = InfluxDB1Server(tmp_path / "influx-auth", auth=("admin", "admin-secret")).start()
     try:

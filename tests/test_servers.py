@@ -19,7 +19,7 @@ from servers import (
     VictoriaMetricsServer,
 )
 
-pytestmark = [pytest.mark.servers, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.servers, pytest.mark.timeout(90)]  # all start servers
 
 
 def _connects(host: str, port: int) -> bool:
