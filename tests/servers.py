@@ -267,8 +267,8 @@ class MosquittoServer(Server):
             f"autosave_interval {self.autosave_interval_s}",
             # Unlimited queue of QoS>0 messages per offline/slow client (the default is 1000):
             # tests stop a consumer and publish a backlog, and must observe our components'
-            # behaviour, not the broker silently dropping the overflow. The production broker
-            # config (broker/) sets its own bound.
+            # behaviour, not the broker silently dropping the overflow. A test that wants the
+            # production bound passes it in extra_config (a later line wins).
             "max_queued_messages 0",
             f"log_dest file {self.log_path}",
             "log_type error",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -235,3 +236,10 @@ def test_stop_without_a_broker_returns_promptly(tmp_path):
     assert time.monotonic() - started < 4
     assert kiosk.pending == 1 and kiosk.published == 0
     assert Path(tmp_path / "kiosk.seq").read_text().strip() == "1"
+
+
+def test_readings_taken_in_a_burst_get_distinct_increasing_times(tmp_path):
+    kiosk = KioskRunner(MqttSettings(), DEVICE, KEY, tmp_path / "kiosk.seq")
+    stamps = [kiosk.submit(KioskMeasurement(36.5)).ts for _ in range(50)]
+    assert all(b > a for a, b in itertools.pairwise(stamps))
+    assert all(t.microsecond % 1000 == 0 for t in stamps)  # the wire's millisecond precision

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import logging
 import os
 import threading
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_MIN_S: Final = 1.0
 RECONNECT_MAX_S: Final = 30.0
+_ONE_MS: Final = dt.timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,8 @@ class KioskRunner:
         self._topic = readings_topic(device.building, device.entrance, device.device_id)
         self._status_topic = status_topic(ComponentKind.DEVICE, device.device_id)
         self._pending: collections.deque[Reading] = collections.deque()
+        self._stamp_lock = threading.Lock()
+        self._last_ts: dt.datetime | None = None
         self._cond = threading.Condition()
         self._published = 0
         self._submitted = 0
@@ -192,12 +196,26 @@ class KioskRunner:
             return self.connected.is_set()
         return self.connected.wait(wait_connected_s)
 
+    def _stamp(self) -> tuple[int, dt.datetime]:
+        """The next seq and a time strictly later than the previous reading's (to the ms).
+
+        A camera cannot take two readings in one millisecond; stores that key points on
+        (series, millisecond), VictoriaMetrics among them, would merge two such readings.
+        """
+        with self._stamp_lock:
+            ts = utc_now()
+            if self._last_ts is not None and ts <= self._last_ts:
+                ts = self._last_ts + _ONE_MS
+            self._last_ts = ts
+            return self._seq.next(), ts
+
     def submit(self, measurement: KioskMeasurement) -> Reading:
         """Stamp a measurement (seq, UTC time, pseudonymous id) and queue it for publishing."""
+        seq, ts = self._stamp()
         reading = Reading(
             device_id=self.device_id,
-            seq=self._seq.next(),
-            ts=utc_now(),
+            seq=seq,
+            ts=ts,
             temp_c=measurement.temp_c if measurement.error is None else None,
             error=measurement.error,
             site=self.device.site,

@@ -75,9 +75,14 @@ class SimulationCounters:
     """Passages per entrance."""
 
 
-def default_population(settings: Settings, seed: int = DEFAULT_POPULATION_SEED) -> Population:
-    """The residents of every configured building (or none), as every component rebuilds them."""
-    buildings = [b.id for b in settings.buildings]
+def default_population(
+    settings: Settings, seed: int = DEFAULT_POPULATION_SEED, *, building_id: str | None = None
+) -> Population:
+    """The residents of every configured building, as every component rebuilds them.
+
+    Without ``[[buildings]]`` in the settings, the residents of ``building_id`` alone.
+    """
+    buildings = [b.id for b in settings.buildings] or ([building_id] if building_id else [])
     key = settings.edge.pseudonym_key.get_secret_value().encode("utf-8")
     return Population.generate(buildings, key, seed=seed)
 
@@ -130,7 +135,7 @@ class BuildingSimulation:
         self.threshold_c = threshold_c
         self.heartbeat_every_s = heartbeat_every_s
         self.stray_swipe_share = stray_swipe_share
-        self.population = population or default_population(settings)
+        self.population = population or default_population(settings, building_id=building_id)
         self.scenario = dataclasses.replace(scenario or ScenarioConfig(), fever_rate=fever_rate)
         self._on_passage = on_passage
         self._seed = seed
