@@ -12,6 +12,7 @@ buffer (store-and-forward) plugs in at :meth:`EdgeAgent._send` (issue 3).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
@@ -73,6 +74,7 @@ class EdgeAgent:
         self._events: queue.Queue[SerialEvent] = queue.Queue(maxsize=10_000)
         self._stop = threading.Event()
         self._battery: dict[str, int] = {}
+        self._last_ts: dict[str, dt.datetime] = {}
         self.stats = EdgeStats()
         self._mqtt = MqttConnection(
             settings.mqtt,
@@ -165,7 +167,7 @@ class EdgeAgent:
         reading = Reading(
             device_id=device_id,
             seq=self._sequences.next(device_id),
-            ts=utc_now(),
+            ts=self._stamp(device_id),
             temp_c=frame.temp_c,
             error=frame.error,
             site=frame.site,
@@ -178,6 +180,19 @@ class EdgeAgent:
             edge_id=self._edge.id,
         )
         self._send(reading)
+
+    def _stamp(self, device_id: str) -> dt.datetime:
+        """UTC now, strictly after this device's previous reading (ms precision).
+
+        Frames that arrive in one read (a burst after a stall) would otherwise share a
+        millisecond, and databases that keep milliseconds only would merge them.
+        """
+        now = utc_now()
+        last = self._last_ts.get(device_id)
+        if last is not None and now <= last:
+            now = last + dt.timedelta(milliseconds=1)
+        self._last_ts[device_id] = now
+        return now
 
     def _send(self, reading: Reading) -> None:
         topic = readings_topic(reading.building, reading.entrance, reading.device_id)

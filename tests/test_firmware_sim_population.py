@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -40,7 +41,7 @@ KEY = b"test-pseudonym-key"
 BUILDINGS = ("wenyuan-2", "wenyuan-3")
 EXACT = BodyModel(
     forehead_person_sd_c=0.0, forehead_repeat_sd_c=0.0, canthus_person_sd_c=0.0,
-    canthus_repeat_sd_c=0.0, cold_exposure_sd=0.0,
+    canthus_repeat_sd_c=0.0, cold_exposure_sd=0.0, display_offset_c=0.0,
 )
 STILL = Body(36.7, 0.0, 0.0)
 
@@ -154,6 +155,10 @@ def test_handheld_display_compresses_fever_and_carries_the_model_bias():
         return display.temp_c
 
     assert shown(36.7) == 36.7  # calibrated at the healthy mean
+    axillary = dataclasses.replace(EXACT, display_offset_c=BodyModel().display_offset_c)
+    assert displayed_temperature(
+        36.7, STILL, neutral, rng, model=axillary, indoor_c=22.0
+    ).temp_c == 36.3  # the default body mode reads axillary-equivalent
     assert shown(38.7) - shown(36.7) == pytest.approx(1.5)  # 2 °C of fever shows as 1.5
     low, high = HANDHELD_MODELS
     assert shown(36.7, high) - shown(36.7, low) == pytest.approx(0.6)
@@ -187,7 +192,8 @@ def test_kiosk_reads_close_to_core_with_less_noise_than_a_cold_door_handheld():
         assert kiosk.temp_c is not None
         kiosk_err.append(kiosk.temp_c - core)
         door_err.append((door.temp_c or 32.0) - core)
-    assert abs(np.mean(kiosk_err)) < 0.1
+    # Body mode reads axillary-equivalent: about display_offset_c below the oral core.
+    assert abs(np.mean(kiosk_err) - BodyModel().display_offset_c) < 0.1
     assert 0.3 <= np.std(kiosk_err) <= 0.45  # canthus-oral SD 0.37-0.42
     assert np.mean(door_err) < -2.0  # cold skin at the door
     assert np.std(door_err) > np.std(kiosk_err)

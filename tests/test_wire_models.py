@@ -243,7 +243,7 @@ def test_other_payloads_round_trip_through_their_models() -> None:
         (orjson.dumps(document(v="1")), "unsupported wire version '1' (this gateway speaks v1)"),
         (orjson.dumps(document(v=True)), "unsupported wire version True (this gateway speaks v1)"),
         (orjson.dumps(document(v=1.0)), "unsupported wire version 1.0 (this gateway speaks v1)"),
-        (orjson.dumps(document(v=None)), "unsupported wire version None (this gateway speaks v1)"),
+        (orjson.dumps(document(v=None)), "missing wire version field 'v' (this gateway speaks v1)"),
     ],
 )
 def test_payloads_that_are_not_v1_objects_are_refused(payload: bytes, reason: str) -> None:

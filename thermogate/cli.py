@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from thermogate import __version__
-from thermogate.config import ConfigError, Settings, load_settings
+from thermogate.config import CONFIG_PATH_VARIABLE, ConfigError, Settings, load_settings
 from thermogate.log import configure_logging
 
 log = logging.getLogger("thermogate")
@@ -112,7 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--log-format", choices=["json", "console"])
     configured = argparse.ArgumentParser(add_help=False, parents=[common])
     configured.add_argument(
-        "--config", "-c", type=Path, help="TOML configuration file (defaults apply when absent)"
+        "--config",
+        "-c",
+        type=Path,
+        default=Path(os.environ[CONFIG_PATH_VARIABLE])
+        if CONFIG_PATH_VARIABLE in os.environ
+        else None,
+        help=f"TOML configuration file (default: ${CONFIG_PATH_VARIABLE}; built-in defaults apply "
+        "when neither is set)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

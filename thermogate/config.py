@@ -27,6 +27,8 @@ from thermogate.contract.messages import (
 )
 
 ENV_PREFIX: Final = "THERMOGATE_"
+CONFIG_PATH_VARIABLE: Final = "THERMOGATE_CONFIG"
+"""Names the configuration file when ``--config`` is not given (not an override)."""
 DEVELOPMENT_PSEUDONYM_KEY: Final = "development-only-pseudonym-key"
 
 
@@ -59,6 +61,20 @@ class DeviceSettings(Section):
         str | None, Field(description="Serial port of a handheld or card reader, /dev/ttyUSB0.")
     ] = None
     baudrate: Annotated[int, Field(gt=0)] = 9600
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kiosk_defaults(cls, data: Any) -> Any:
+        """A kiosk looks at the inner eye corner in the lobby unless told otherwise."""
+        if isinstance(data, dict) and data.get("kind") == "kiosk":
+            data = {"site": Site.CANTHUS, "placement": Placement.LOBBY, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _handheld_site(self) -> DeviceSettings:
+        if self.kind == "handheld" and self.site not in (Site.FOREHEAD, Site.WRIST):
+            raise ValueError(f"a handheld measures the forehead or the wrist, not {self.site}")
+        return self
 
     @property
     def wire_kind(self) -> DeviceKind | None:
@@ -315,7 +331,7 @@ def _apply_environment(
         name for name, field in Settings.model_fields.items() if _is_section(field.annotation)
     }
     for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_PATH_VARIABLE:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         if len(path) == 1 and path[0] == "environment":

@@ -57,9 +57,10 @@ class BodyModel:
     """Hour-to-hour wobble of a fever around its day level (model choice)."""
     reference_c: float = 36.7
     """The point around which skin readings compress the core (the healthy mean)."""
-    display_offset_c: float = 0.0
-    """Body-mode calibration relative to oral core: 0 reads oral-equivalent (the default);
-    about -0.4 would read axillary-equivalent (axillary -0.3 to -0.55, Geneva 2019)."""
+    display_offset_c: float = -0.4
+    """Body-mode calibration relative to oral core. The default, -0.4, reads
+    axillary-equivalent (axillary is 0.3-0.55 below oral, Geneva 2019), the scale China's
+    37.3 °C threshold refers to; 0 would read oral-equivalent (as the FDA study's kiosk)."""
     forehead_slope: float = 0.75
     """Forehead skin rises 0.7-0.8 °C per 1 °C of oral rise (fever compression)."""
     canthus_slope: float = 0.9

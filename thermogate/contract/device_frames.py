@@ -177,11 +177,24 @@ class FrameSplitter:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._skip_to_line_end = False
 
     def feed(self, data: bytes) -> list[bytes | Rejected]:
         """Add bytes; return the complete lines (without ``\\r\\n``) and refusals, in order."""
         self._buffer += data
         out: list[bytes | Rejected] = []
+        if self._skip_to_line_end:
+            # The rest of an overlong line was already reported with its start: drop it
+            # quietly up to its line end (or the next frame start).
+            cut = min(
+                (i for i in (self._buffer.find(b"\n"), self._buffer.find(b"$")) if i >= 0),
+                default=-1,
+            )
+            if cut < 0:
+                self._buffer.clear()
+                return out
+            self._skip_to_line_end = False
+            del self._buffer[: cut + 1 if self._buffer[cut : cut + 1] == b"\n" else cut]
         while self._buffer:
             start = self._buffer.find(b"$")
             if start < 0 and len(self._buffer) <= MAX_FRAME_BYTES:
@@ -202,6 +215,7 @@ class FrameSplitter:
                 if len(self._buffer) > MAX_FRAME_BYTES + 2:
                     out.append(Rejected(bytes(self._buffer), "frame too long, no line end"))
                     self._buffer.clear()
+                    self._skip_to_line_end = True
                 break
             line = bytes(self._buffer[:end]).rstrip(b"\r")
             del self._buffer[: end + 1]

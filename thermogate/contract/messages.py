@@ -256,7 +256,9 @@ def decode_readings(payload: bytes) -> list[Reading]:
         raise ContractError(f"malformed JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ContractError(f"payload must be a JSON object, got {type(document).__name__}")
-    version = document.get("v")
+    if "v" not in document:
+        raise ContractError("missing wire version field 'v' (this gateway speaks v1)")
+    version = document["v"]
     if type(version) is not int or version != WIRE_VERSION:  # not True, not 1.0
         raise ContractError(f"unsupported wire version {version!r} (this gateway speaks v1)")
     model: type[Reading] | type[ReadingBatch] = ReadingBatch if "readings" in document else Reading
