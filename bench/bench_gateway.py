@@ -23,9 +23,9 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from servers import MosquittoServer, VictoriaMetricsServer  # noqa: E402
+from servers import MosquittoServer, VictoriaMetricsServer
 
-from thermogate.contract.topics import readings_topic  # noqa: E402
+from thermogate.contract.topics import readings_topic
 
 DEVICES = [f"ks-bench-{i:02d}" for i in range(20)]
 

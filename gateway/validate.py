@@ -11,11 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from thermogate.config import DeviceSettings, GatewaySettings
 from thermogate.contract import ContractError, Reading, decode_readings, encode
 from thermogate.contract.topics import parse_readings_topic
 from thermogate.gateway.intake import Envelope
+
+DEADLETTER_PAYLOAD_MAX_BYTES: Final = 64 * 1024
+"""A refused payload is kept whole up to this size, so a dead letter never outgrows the
+broker's message limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,8 @@ class MessageValidator:
             try:
                 readings = self._decode(envelope)
             except ContractError as exc:
-                result.refusals.append(Refusal(envelope.topic, envelope.payload, exc.reason))
+                kept = envelope.payload[:DEADLETTER_PAYLOAD_MAX_BYTES]
+                result.refusals.append(Refusal(envelope.topic, kept, exc.reason))
                 continue
             received = dt.datetime.fromtimestamp(envelope.received_ns / 1e9, dt.UTC)
             for reading in readings:
@@ -69,6 +75,7 @@ class MessageValidator:
         if size > self._settings.max_payload_bytes:
             raise ContractError(
                 f"payload of {size} bytes exceeds the limit of {self._settings.max_payload_bytes}"
+                f" (the dead letter keeps its first {DEADLETTER_PAYLOAD_MAX_BYTES} bytes)"
             )
         try:
             envelope.payload.decode("utf-8")

@@ -55,7 +55,7 @@ def test_check_config_environment_override_is_validated(tmp_path, monkeypatch):
 def test_demo_runs_end_to_end_and_loses_nothing(broker, tmp_path):
     result = thermogate(
         "demo", "--duration", "10", "--no-view", "--broker", broker, "--rate", "3",
-        "--fever-rate", "0.1", "--malformed-every", "5", "--workdir", str(tmp_path),
+        "--fever-rate", "0.3", "--malformed-every", "5", "--workdir", str(tmp_path),
         timeout=90,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -127,7 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[configured], help=cmd_demo.__doc__)
     demo.add_argument("--duration", type=float, help="seconds to run, then stop with a summary")
     demo.add_argument("--rate", type=float, default=2.0, help="entries per second per building")
-    demo.add_argument("--fever-rate", type=float, default=0.03, help="share of febrile entrants")
+    demo.add_argument("--fever-rate", type=float, default=0.05, help="share of febrile person-days")
+    demo.add_argument(
+        "--outdoor-c",
+        type=float,
+        default=8.0,
+        help="outdoor temperature: cold arrivals read low at the door (issue 4 corrects it)",
+    )
     demo.add_argument("--malformed-every", type=int, default=25, help="inject a bad frame every N")
     demo.add_argument(
         "--broker",

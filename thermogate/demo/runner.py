@@ -35,6 +35,7 @@ from thermogate.demo.view import EntranceRow, Snapshot, render
 from thermogate.edge.agent import EdgeAgent
 from thermogate.firmware_sim.kiosk import KioskRunner
 from thermogate.firmware_sim.runner import BuildingSimulation, create_ports
+from thermogate.firmware_sim.scenario import ScenarioConfig, Weather
 from thermogate.gateway.service import Gateway
 from thermogate.ingest import SqliteStore
 from thermogate.log import configure_logging
