@@ -55,10 +55,16 @@ def _reading(index: int, base: dt.datetime) -> dict[str, object]:
     device = DEVICES[index % len(DEVICES)]
     ts = base + dt.timedelta(milliseconds=index)
     return {
-        "v": 1, "device_id": device, "seq": index + 1,
+        "v": 1,
+        "device_id": device,
+        "seq": index + 1,
         "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "temp_c": 36.0 + (index % 25) / 10, "site": "canthus", "device_kind": "kiosk",
-        "placement": "lobby", "building": "bench", "entrance": "main",
+        "temp_c": 36.0 + (index % 25) / 10,
+        "site": "canthus",
+        "device_kind": "kiosk",
+        "placement": "lobby",
+        "building": "bench",
+        "entrance": "main",
     }
 
 
@@ -103,8 +109,9 @@ def main() -> None:
         try:
             time.sleep(2.0)  # connect and subscribe
             messages = _messages(args.readings, args.batch)
-            client = paho.Client(CallbackAPIVersion.VERSION2, "bench-publisher",
-                                 protocol=paho.MQTTv5)
+            client = paho.Client(
+                CallbackAPIVersion.VERSION2, "bench-publisher", protocol=paho.MQTTv5
+            )
             client.max_inflight_messages_set(1000)
             client.max_queued_messages_set(0)
             client.connect("127.0.0.1", broker.port)

@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def thermogate(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "thermogate.cli", *args],
-        capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
     )
 
 
@@ -54,17 +58,34 @@ def test_check_config_environment_override_is_validated(tmp_path, monkeypatch):
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
 def test_demo_runs_end_to_end_and_loses_nothing(broker, tmp_path):
     result = thermogate(
-        "demo", "--duration", "10", "--no-view", "--broker", broker, "--rate", "3",
-        "--fever-rate", "0.3", "--malformed-every", "5", "--workdir", str(tmp_path),
+        "demo",
+        "--duration",
+        "10",
+        "--no-view",
+        "--broker",
+        broker,
+        "--rate",
+        "3",
+        "--fever-rate",
+        "0.3",
+        "--malformed-every",
+        "5",
+        "--workdir",
+        str(tmp_path),
         timeout=90,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    sent = int(re.search(r"readings sent\s+(\d+)", out).group(1))
-    stored = int(re.search(r"readings stored\s+(\d+)", out).group(1))
-    raised, delivered = map(int, re.search(
-        r"alerts raised\s+(\d+)\s+\(delivered to the inbox (\d+)\)", out).groups())
-    edge_dead = int(re.search(r"edge (\d+) bad frames", out).group(1))
+
+    def number(pattern: str) -> list[int]:
+        found = re.search(pattern, out)
+        assert found, f"{pattern!r} not in the summary:\n{out}"
+        return [int(group) for group in found.groups()]
+
+    [sent] = number(r"readings sent\s+(\d+)")
+    [stored] = number(r"readings stored\s+(\d+)")
+    raised, delivered = number(r"alerts raised\s+(\d+)\s+\(delivered to the inbox (\d+)\)")
+    [edge_dead] = number(r"edge (\d+) bad frames")
     assert sent > 20
     assert stored == sent
     assert raised > 0 and delivered == raised

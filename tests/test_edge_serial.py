@@ -31,16 +31,37 @@ def _settings(tmp_path: Path, mqtt, handheld: str, reader: str) -> Settings:
         {
             "buildings": [{"id": "wenyuan-2", "name": "Wenyuan Building 2", "entrances": ["main"]}],
             "devices": [
-                {"id": "hh-1", "kind": "handheld", "building": "wenyuan-2", "entrance": "main",
-                 "site": "forehead", "placement": "door", "port": handheld},
-                {"id": "cr-1", "kind": "card-reader", "building": "wenyuan-2", "entrance": "main",
-                 "port": reader},
+                {
+                    "id": "hh-1",
+                    "kind": "handheld",
+                    "building": "wenyuan-2",
+                    "entrance": "main",
+                    "site": "forehead",
+                    "placement": "door",
+                    "port": handheld,
+                },
+                {
+                    "id": "cr-1",
+                    "kind": "card-reader",
+                    "building": "wenyuan-2",
+                    "entrance": "main",
+                    "port": reader,
+                },
             ],
-            "edges": [{"id": "edge-w2", "building": "wenyuan-2", "entrance": "main",
-                       "devices": ["hh-1", "cr-1"]}],
+            "edges": [
+                {
+                    "id": "edge-w2",
+                    "building": "wenyuan-2",
+                    "entrance": "main",
+                    "devices": ["hh-1", "cr-1"],
+                }
+            ],
             "mqtt": mqtt.model_dump(),
-            "edge": {"data_dir": str(tmp_path / "edge"), "pseudonym_key": KEY,
-                     "pairing_window_s": 3.0},
+            "edge": {
+                "data_dir": str(tmp_path / "edge"),
+                "pseudonym_key": KEY,
+                "pairing_window_s": 3.0,
+            },
         }
     )
 
@@ -93,7 +114,9 @@ def test_split_garbage_and_bad_checksum(rig):
     assert probe.wait_until(lambda: len(_readings(probe)) == 3 and len(_dead(probe)) == 2)
     readings = _readings(probe)
     assert [(r.get("temp_c"), r.get("error")) for r in readings] == [
-        (36.6, None), (37.8, None), (None, "LO"),
+        (36.6, None),
+        (37.8, None),
+        (None, "LO"),
     ]
     assert [r["seq"] for r in readings] == [1, 2, 3]
     assert all(r["device_id"] == "hh-1" and r["building"] == "wenyuan-2" for r in readings)

@@ -31,11 +31,28 @@ KEY = "e2e-pseudonym-key"
 
 # What each building's door handheld shows, in order (None = error code below).
 HANDHELD_VALUES: list[float | ErrorCode] = [
-    36.4, 36.8, 37.3, 36.1, ErrorCode.LO, 38.4, 36.9, 35.2, 37.2, ErrorCode.HI, 36.6, 39.1,
+    36.4,
+    36.8,
+    37.3,
+    36.1,
+    ErrorCode.LO,
+    38.4,
+    36.9,
+    35.2,
+    37.2,
+    ErrorCode.HI,
+    36.6,
+    39.1,
 ]
 KIOSK_VALUES = [36.7, 37.6, 36.5, 36.9, 38.0, 36.3]
-LINE_FAULTS = [Fault.BAD_CHECKSUM, Fault.GARBAGE, Fault.TRUNCATED, Fault.NON_ASCII,
-               Fault.UNKNOWN_TYPE, Fault.OVERLONG]
+LINE_FAULTS = [
+    Fault.BAD_CHECKSUM,
+    Fault.GARBAGE,
+    Fault.TRUNCATED,
+    Fault.NON_ASCII,
+    Fault.UNKNOWN_TYPE,
+    Fault.OVERLONG,
+]
 
 
 def _is_fever(value: float | ErrorCode) -> bool:
@@ -63,8 +80,15 @@ def _bad_payloads(settings: Settings) -> dict[str, tuple[str, bytes, str]]:
     """name -> (topic, payload, expected start of the reason)."""
     topic = readings_topic("wenyuan-2", "main", "ks-w2-lobby-1")
     good = Reading(
-        device_id="ks-w2-lobby-1", seq=999_000, ts=utc_now(), temp_c=36.6, site="canthus",
-        device_kind="kiosk", placement="lobby", building="wenyuan-2", entrance="main",
+        device_id="ks-w2-lobby-1",
+        seq=999_000,
+        ts=utc_now(),
+        temp_c=36.6,
+        site="canthus",
+        device_kind="kiosk",
+        placement="lobby",
+        building="wenyuan-2",
+        entrance="main",
     )
     document = orjson.loads(encode(good))
     future = dict(document, ts=(utc_now() + dt.timedelta(hours=2)).isoformat())
@@ -73,17 +97,29 @@ def _bad_payloads(settings: Settings) -> dict[str, tuple[str, bytes, str]]:
         "malformed JSON": (topic, b'{"v":1,"device_id":', "malformed JSON"),
         "wrong type": (topic, orjson.dumps(dict(document, seq="seven")), "invalid reading: seq"),
         "impossible temperature": (
-            topic, orjson.dumps(dict(document, temp_c=80.0)), "invalid reading: temp_c"),
+            topic,
+            orjson.dumps(dict(document, temp_c=80.0)),
+            "invalid reading: temp_c",
+        ),
         "both value and error": (
-            topic, orjson.dumps(dict(document, error="HI")), "invalid reading:"),
+            topic,
+            orjson.dumps(dict(document, error="HI")),
+            "invalid reading:",
+        ),
         "unknown device": (
-            unknown_topic, orjson.dumps(dict(document, device_id="ks-rogue-9")), "unknown device"),
+            unknown_topic,
+            orjson.dumps(dict(document, device_id="ks-rogue-9")),
+            "unknown device",
+        ),
         "clock skew": (topic, orjson.dumps(future), "event time"),
         "non-UTF-8": (topic, b'{"v":1,"x":"\xff\xfe"}', "payload is not valid UTF-8"),
         "oversized": (topic, b" " * (settings.gateway.max_payload_bytes + 1), "payload of"),
         "future version": (topic, orjson.dumps(dict(document, v=2)), "unsupported wire version"),
         "topic mismatch": (
-            readings_topic("wenyuan-3", "main", "ks-w2-lobby-1"), encode(good), "reading of"),
+            readings_topic("wenyuan-3", "main", "ks-w2-lobby-1"),
+            encode(good),
+            "reading of",
+        ),
         "not an object": (topic, b"[1,2,3]", "payload must be a JSON object"),
     }
 
@@ -104,7 +140,8 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
     edges = [EdgeAgent(settings, e.id) for e in settings.edges]
     kiosks = [
         KioskRunner.from_settings(settings, d.id, tmp_path / "kiosk")
-        for d in settings.devices if d.kind == "kiosk"
+        for d in settings.devices
+        if d.kind == "kiosk"
     ]
     try:
         for component in (*edges, gateway):
@@ -117,8 +154,9 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
         sent = fevers = malformed = 0
         persons: set[str] = set()
         for short in ("w2", "w3"):
-            handheld = HandheldThermometer(ports[f"hh-{short}-main-1"],
-                                           device_id=f"hh-{short}-main-1")
+            handheld = HandheldThermometer(
+                ports[f"hh-{short}-main-1"], device_id=f"hh-{short}-main-1"
+            )
             reader = CardReader(ports[f"cr-{short}-main-1"])
             for index, value in enumerate(HANDHELD_VALUES):
                 if index % 3 != 2:  # every third entrant forgets the card
@@ -137,8 +175,9 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
                 time.sleep(0.05)
         for kiosk in kiosks:
             for index, value in enumerate(KIOSK_VALUES):
-                kiosk.submit(KioskMeasurement(temp_c=value, card_id=f"K{index:04d}",
-                                              ambient_c=21.5))
+                kiosk.submit(
+                    KioskMeasurement(temp_c=value, card_id=f"K{index:04d}", ambient_c=21.5)
+                )
                 sent += 1
                 fevers += _is_fever(value)
         bad = _bad_payloads(settings)
@@ -197,8 +236,9 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
         assert len(gateway_letters) == len(bad)
         for name, (_topic, payload, reason) in bad.items():
             matching = [
-                d for d in gateway_letters
-                if d["reason"].startswith(reason) and _payload(d) == payload[:64 * 1024]
+                d
+                for d in gateway_letters
+                if d["reason"].startswith(reason) and _payload(d) == payload[: 64 * 1024]
             ]
             assert len(matching) == 1, f"{name}: {[d['reason'] for d in gateway_letters]}"
         assert gateway.stats.stored == sent

@@ -109,8 +109,13 @@ def reader(port: VirtualSerialPort):
 
 def test_handheld_readings_and_heartbeats_arrive_as_valid_frames(port, reader):
     handheld = HandheldThermometer(port, Site.FOREHEAD, battery_pct=87)
-    sent = [handheld.measure(36.84), handheld.measure(38.26), handheld.measure(31.2),
-            handheld.measure(43.5), handheld.measure(None, ErrorCode.ERR)]
+    sent = [
+        handheld.measure(36.84),
+        handheld.measure(38.26),
+        handheld.measure(31.2),
+        handheld.measure(43.5),
+        handheld.measure(None, ErrorCode.ERR),
+    ]
     assert handheld.heartbeat()
 
     assert reader.until(lambda: len(reader.frames) == 6)
@@ -232,9 +237,9 @@ def test_all_faults_in_a_row_leave_the_stream_usable(port, reader):
     handheld = HandheldThermometer(port, split_pause_s=0.01)
     expected_refusals = sum(handheld.inject(fault) for fault in Fault)
     handheld.measure(36.9)
-    assert reader.until(lambda: any(
-        isinstance(f, HandheldReading) and f.temp_c == 36.9 for f in reader.frames
-    ))
+    assert reader.until(
+        lambda: any(isinstance(f, HandheldReading) and f.temp_c == 36.9 for f in reader.frames)
+    )
     assert len(reader.refusals) == expected_refusals == 6
     # Corrupted reading frames used up their dseq: the edge sees the gap a lost frame leaves.
     assert reader.of_type(HandheldReading)[-1].dseq == handheld.next_dseq - 1
@@ -280,9 +285,11 @@ def test_a_full_buffer_drops_frames_instead_of_hanging(tmp_path):
             while reader.serial.read(4096):
                 pass
             assert handheld.measure(36.7) is not None
-            assert reader.until(lambda: any(
-                isinstance(f, HandheldReading) and f.temp_c == 36.7 for f in reader.frames
-            ))
+            assert reader.until(
+                lambda: any(
+                    isinstance(f, HandheldReading) and f.temp_c == 36.7 for f in reader.frames
+                )
+            )
         finally:
             reader.close()
 

@@ -39,8 +39,13 @@ READINGS_TOPIC = readings_topic("wenyuan-2", "main", "kiosk-w2-main")
 class Watcher:
     """A paho subscriber recording every message on some filters."""
 
-    def __init__(self, settings: MqttSettings, *filters: str, client_id: str | None = None,
-                 persistent: bool = False) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *filters: str,
+        client_id: str | None = None,
+        persistent: bool = False,
+    ) -> None:
         self.messages: list[paho.MQTTMessage] = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
@@ -122,7 +127,9 @@ def test_kiosk_publishes_readings_and_a_retained_status(mosquitto, tmp_path, pro
     assert readings[2].person_id is None
     first = readings[0]
     assert (first.device_kind, first.site, first.placement) == (
-        DeviceKind.KIOSK, Site.CANTHUS, Placement.LOBBY
+        DeviceKind.KIOSK,
+        Site.CANTHUS,
+        Placement.LOBBY,
     )
     assert (first.building, first.entrance, first.ambient_c) == ("wenyuan-2", "main", 21.5)
     assert first.edge_id is None and first.battery_pct is None
@@ -205,12 +212,22 @@ def test_an_unexpected_disconnect_leaves_offline_through_the_will(mosquitto, tmp
 
 
 def test_kiosk_from_settings_defaults_to_canthus_in_the_lobby(tmp_path):
-    settings = Settings(devices=[
-        DeviceSettings(id="kiosk-w3-main", kind="kiosk", building="wenyuan-3", entrance="main"),
-        DeviceSettings(id="kiosk-w3-side", kind="kiosk", building="wenyuan-3", entrance="side",
-                       site=Site.FOREHEAD, placement=Placement.DOOR),
-        DeviceSettings(id="hh-w3-main-1", kind="handheld", building="wenyuan-3", entrance="main"),
-    ])
+    settings = Settings(
+        devices=[
+            DeviceSettings(id="kiosk-w3-main", kind="kiosk", building="wenyuan-3", entrance="main"),
+            DeviceSettings(
+                id="kiosk-w3-side",
+                kind="kiosk",
+                building="wenyuan-3",
+                entrance="side",
+                site=Site.FOREHEAD,
+                placement=Placement.DOOR,
+            ),
+            DeviceSettings(
+                id="hh-w3-main-1", kind="handheld", building="wenyuan-3", entrance="main"
+            ),
+        ]
+    )
     main = KioskRunner.from_settings(settings, "kiosk-w3-main", tmp_path)
     assert (main.device.site, main.device.placement) == (Site.CANTHUS, Placement.LOBBY)
     side = KioskRunner.from_settings(settings, "kiosk-w3-side", tmp_path)

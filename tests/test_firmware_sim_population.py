@@ -40,8 +40,12 @@ from thermogate.firmware_sim.scenario import (
 KEY = b"test-pseudonym-key"
 BUILDINGS = ("wenyuan-2", "wenyuan-3")
 EXACT = BodyModel(
-    forehead_person_sd_c=0.0, forehead_repeat_sd_c=0.0, canthus_person_sd_c=0.0,
-    canthus_repeat_sd_c=0.0, cold_exposure_sd=0.0, display_offset_c=0.0,
+    forehead_person_sd_c=0.0,
+    forehead_repeat_sd_c=0.0,
+    canthus_person_sd_c=0.0,
+    canthus_repeat_sd_c=0.0,
+    cold_exposure_sd=0.0,
+    display_offset_c=0.0,
 )
 STILL = Body(36.7, 0.0, 0.0)
 
@@ -86,10 +90,12 @@ def test_healthy_core_temperatures_match_the_published_distribution(population):
     assert 0.16 <= baselines.std() <= 0.24  # between-person SD 0.15-0.26
     hours = rng.uniform(0, 24, size=20_000)
     people = rng.integers(len(population), size=hours.size)
-    cores = np.array([
-        healthy_core(population.residents[p].body, _at(h), rng)
-        for p, h in zip(people, hours, strict=True)
-    ])
+    cores = np.array(
+        [
+            healthy_core(population.residents[p].body, _at(h), rng)
+            for p, h in zip(people, hours, strict=True)
+        ]
+    )
     assert 36.6 <= cores.mean() <= 36.8  # healthy oral mean 36.6-36.8
     assert 0.31 <= cores.std() <= 0.39  # SD about 0.35
 
@@ -106,17 +112,17 @@ def test_daily_rhythm_is_lowest_near_six_and_highest_late_afternoon():
 def test_fevers_occur_at_the_configured_rate_in_multi_day_episodes():
     rate = 0.05
     people, days = 300, 60
-    levels = np.array([
-        [fever_level(person, 737000 + day, rate, seed=3) or 0.0 for day in range(days)]
-        for person in range(people)
-    ])
+    levels = np.array(
+        [
+            [fever_level(person, 737000 + day, rate, seed=3) or 0.0 for day in range(days)]
+            for person in range(people)
+        ]
+    )
     febrile = levels > 0
     assert febrile.mean() == pytest.approx(rate, abs=0.012)
     assert levels[febrile].min() >= 37.8
     assert levels[febrile].max() <= 40.0
-    runs = [
-        len(list(group)) for row in febrile for value, group in itertools.groupby(row) if value
-    ]
+    runs = [len(list(group)) for row in febrile for value, group in itertools.groupby(row) if value]
     assert min(runs) >= 1 and np.mean(runs) > 1.8  # episodes last days, not single readings
     assert fever_level(5, 737010, rate, seed=3) == fever_level(5, 737010, rate, seed=3)
     assert all(fever_level(p, 737000, 0.0, seed=3) is None for p in range(100))
@@ -126,7 +132,8 @@ def test_default_fever_rate_is_rare(population):
     day = _at(12)
     febrile = sum(
         population.fever_level(r, day + dt.timedelta(days=d), 0.002) is not None
-        for r in population.residents for d in range(30)
+        for r in population.residents
+        for d in range(30)
     )
     assert febrile / (len(population) * 30) < 0.006  # 0.01-0.4 % of person-days
 
@@ -139,8 +146,10 @@ def test_cold_arrival_deficit_follows_the_published_fit():
         assert 36.6 - cold_deficit(minutes, -2.75, 20.0) == pytest.approx(reading, abs=0.15)
     foot = cold_deficit(0.5, -3.0)
     assert cold_deficit(0.5, -3.0, site=Site.WRIST) == pytest.approx(foot / 3)
-    assert cold_deficit(0.5, -3.0, mode=ArrivalMode.BIKE) > foot > cold_deficit(
-        0.5, -3.0, mode=ArrivalMode.CAR
+    assert (
+        cold_deficit(0.5, -3.0, mode=ArrivalMode.BIKE)
+        > foot
+        > cold_deficit(0.5, -3.0, mode=ArrivalMode.CAR)
     )
     assert cold_deficit(0.0, 25.0, 20.0) == 0.0  # warmer outside: no deficit
 
@@ -156,9 +165,10 @@ def test_handheld_display_compresses_fever_and_carries_the_model_bias():
 
     assert shown(36.7) == 36.7  # calibrated at the healthy mean
     axillary = dataclasses.replace(EXACT, display_offset_c=BodyModel().display_offset_c)
-    assert displayed_temperature(
-        36.7, STILL, neutral, rng, model=axillary, indoor_c=22.0
-    ).temp_c == 36.3  # the default body mode reads axillary-equivalent
+    assert (
+        displayed_temperature(36.7, STILL, neutral, rng, model=axillary, indoor_c=22.0).temp_c
+        == 36.3
+    )  # the default body mode reads axillary-equivalent
     assert shown(38.7) - shown(36.7) == pytest.approx(1.5)  # 2 °C of fever shows as 1.5
     low, high = HANDHELD_MODELS
     assert shown(36.7, high) - shown(36.7, low) == pytest.approx(0.6)
@@ -201,10 +211,17 @@ def test_kiosk_reads_close_to_core_with_less_noise_than_a_cold_door_handheld():
 
 def _stations() -> list[Station]:
     return [
-        Station("hh-w2-main-1", "wenyuan-2", "main", Target.HANDHELD, Site.FOREHEAD,
-                HANDHELD_MODELS[0]),
-        Station("hh-w2-north-1", "wenyuan-2", "north", Target.HANDHELD, Site.FOREHEAD,
-                HANDHELD_MODELS[1]),
+        Station(
+            "hh-w2-main-1", "wenyuan-2", "main", Target.HANDHELD, Site.FOREHEAD, HANDHELD_MODELS[0]
+        ),
+        Station(
+            "hh-w2-north-1",
+            "wenyuan-2",
+            "north",
+            Target.HANDHELD,
+            Site.FOREHEAD,
+            HANDHELD_MODELS[1],
+        ),
         Station("kiosk-w2-main", "wenyuan-2", "main", Target.KIOSK, Site.CANTHUS),
     ]
 

@@ -22,24 +22,25 @@ from thermogate.firmware_sim.scenario import ScenarioConfig, Target, Weather
 def _settings(kiosk: bool = False, mqtt=None) -> Settings:
     devices = [
         DeviceSettings(id="hh-w2-main-1", kind="handheld", building="wenyuan-2", entrance="main"),
-        DeviceSettings(id="cr-w2-main-1", kind="card-reader", building="wenyuan-2",
-                       entrance="main"),
-        DeviceSettings(id="hh-w2-north-1", kind="handheld", building="wenyuan-2",
-                       entrance="north"),
-        DeviceSettings(id="cr-w2-north-1", kind="card-reader", building="wenyuan-2",
-                       entrance="north"),
+        DeviceSettings(
+            id="cr-w2-main-1", kind="card-reader", building="wenyuan-2", entrance="main"
+        ),
+        DeviceSettings(id="hh-w2-north-1", kind="handheld", building="wenyuan-2", entrance="north"),
+        DeviceSettings(
+            id="cr-w2-north-1", kind="card-reader", building="wenyuan-2", entrance="north"
+        ),
         DeviceSettings(id="hh-w3-main-1", kind="handheld", building="wenyuan-3", entrance="main"),
     ]
     if kiosk:
         devices.append(
-            DeviceSettings(id="kiosk-w2-main", kind="kiosk", building="wenyuan-2",
-                           entrance="main")
+            DeviceSettings(id="kiosk-w2-main", kind="kiosk", building="wenyuan-2", entrance="main")
         )
     extra = {"mqtt": mqtt} if mqtt is not None else {}
     return Settings(
         buildings=[
-            BuildingSettings(id="wenyuan-2", name="Wenyuan Building 2",
-                             entrances=["main", "north"]),
+            BuildingSettings(
+                id="wenyuan-2", name="Wenyuan Building 2", entrances=["main", "north"]
+            ),
             BuildingSettings(id="wenyuan-3", name="Wenyuan Building 3", entrances=["main"]),
         ],
         devices=devices,
@@ -70,10 +71,20 @@ def _run(settings, ports, seed=1, **kw):
         reader.start()
     seen = []
     simulation = BuildingSimulation(
-        settings, "wenyuan-2", ports, kw.pop("kiosk", None), rate_per_s=60.0,
-        fever_rate=kw.pop("fever_rate", 0.3), malformed_every=kw.pop("malformed_every", 5),
-        max_passages=kw.pop("max_passages", 60), seed=seed, speed=25.0,
-        heartbeat_every_s=0.3, scenario=MILD, on_passage=lambda p, ok: seen.append((p, ok)), **kw,
+        settings,
+        "wenyuan-2",
+        ports,
+        kw.pop("kiosk", None),
+        rate_per_s=60.0,
+        fever_rate=kw.pop("fever_rate", 0.3),
+        malformed_every=kw.pop("malformed_every", 5),
+        max_passages=kw.pop("max_passages", 60),
+        seed=seed,
+        speed=25.0,
+        heartbeat_every_s=0.3,
+        scenario=MILD,
+        on_passage=lambda p, ok: seen.append((p, ok)),
+        **kw,
     )
     simulation.start()
     try:
@@ -111,18 +122,12 @@ def test_counters_match_the_frames_a_serial_reader_gets(ports):
     assert counters.passages == 60 == len(seen)
     assert counters.readings_sent == len(readings) == 60  # every passage is a handheld reading
     assert counters.error_readings == sum(r.error is not None for r in readings)
-    assert counters.fevers_sent == sum(
-        r.temp_c is not None and r.temp_c >= 37.3 for r in readings
-    )
+    assert counters.fevers_sent == sum(r.temp_c is not None and r.temp_c >= 37.3 for r in readings)
     assert counters.fevers_sent > 0
     assert counters.malformed_sent == 12  # every 5th passage
     assert sum(len(r.refusals) for r in hh) == counters.malformed_sent
-    assert counters.swipes == sum(
-        isinstance(f, CardSwipe) for r in cr for f in r.frames
-    )
-    assert counters.heartbeats + 2 == sum(
-        isinstance(f, Heartbeat) for r in hh for f in r.frames
-    )
+    assert counters.swipes == sum(isinstance(f, CardSwipe) for r in cr for f in r.frames)
+    assert counters.heartbeats + 2 == sum(isinstance(f, Heartbeat) for r in hh for f in r.frames)
     assert counters.frames_dropped == 0
     assert sum(counters.per_entrance.values()) == 60
     for entrance, reader in (("main", hh[0]), ("north", hh[1])):
@@ -150,8 +155,15 @@ def test_the_same_seed_replays_the_same_passages(ports):
 
 def test_stop_ends_the_run_within_a_second(ports):
     simulation = BuildingSimulation(
-        _settings(), "wenyuan-2", ports, None, rate_per_s=0.5, fever_rate=0.002,
-        malformed_every=None, max_passages=None, seed=3,
+        _settings(),
+        "wenyuan-2",
+        ports,
+        None,
+        rate_per_s=0.5,
+        fever_rate=0.002,
+        malformed_every=None,
+        max_passages=None,
+        seed=3,
     )
     simulation.start()
     time.sleep(0.3)

@@ -264,9 +264,8 @@ def displayed_temperature(
         + body.forehead_offset_c
         + float(rng.normal(0.0, model.forehead_repeat_sd_c))
         + model.forehead_ambient_per_c * (indoor_c - model.calibration_room_c)
-        - exposure * cold_deficit(
-            minutes_indoors, outdoor_c, indoor_c, mode, site=site, model=model
-        )
+        - exposure
+        * cold_deficit(minutes_indoors, outdoor_c, indoor_c, mode, site=site, model=model)
     )
     return Display.of(value, model)
 

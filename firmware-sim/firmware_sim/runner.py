@@ -151,8 +151,14 @@ class BuildingSimulation:
                     port, device.site, device_id=device.id
                 )
                 stations.append(
-                    Station(device.id, building_id, device.entrance, Target.HANDHELD,
-                            device.site, handheld_model_for(device.id))
+                    Station(
+                        device.id,
+                        building_id,
+                        device.entrance,
+                        Target.HANDHELD,
+                        device.site,
+                        handheld_model_for(device.id),
+                    )
                 )
             elif device.kind == "card-reader" and port is not None:
                 self.readers.setdefault(device.entrance, CardReader(port, device_id=device.id))
@@ -160,8 +166,13 @@ class BuildingSimulation:
                 log.warning("device has no port, skipped", extra={"device_id": device.id})
         if kiosk is not None and kiosk.device.building == building_id:
             stations.append(
-                Station(kiosk.device_id, building_id, kiosk.device.entrance, Target.KIOSK,
-                        kiosk.device.site)
+                Station(
+                    kiosk.device_id,
+                    building_id,
+                    kiosk.device.entrance,
+                    Target.KIOSK,
+                    kiosk.device.site,
+                )
             )
         if not self.handhelds:
             raise ValueError(f"building {building_id!r} has no handheld with a port")
@@ -214,8 +225,11 @@ class BuildingSimulation:
         )
         log.info(
             "building simulation started",
-            extra={"building": self.building_id, "handhelds": sorted(self.handhelds),
-                   "rate_per_s": self.rate_per_s},
+            extra={
+                "building": self.building_id,
+                "handhelds": sorted(self.handhelds),
+                "rate_per_s": self.rate_per_s,
+            },
         )
         next_heartbeat = time.monotonic()
         next_arrival = time.monotonic()

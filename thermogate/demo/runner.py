@@ -124,6 +124,7 @@ def _start(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack)
                 None,
                 args.seed + len(sims),
                 threshold_c=settings.gateway.threshold_c,
+                scenario=ScenarioConfig(weather=Weather.constant(args.outdoor_c)),
             )
         )
     edges = [EdgeAgent(settings, edge.id) for edge in settings.edges]
