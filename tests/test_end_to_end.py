@@ -15,7 +15,15 @@ from servers import ServerError
 
 from thermogate.alerts import LocalInbox
 from thermogate.config import Settings
-from thermogate.contract import ErrorCode, Reading, encode, utc_now
+from thermogate.contract import (
+    DeviceKind,
+    ErrorCode,
+    Placement,
+    Reading,
+    Site,
+    encode,
+    utc_now,
+)
 from thermogate.contract.pseudonym import pseudonymous_id
 from thermogate.contract.topics import readings_topic
 from thermogate.demo.site import demo_document
@@ -84,9 +92,9 @@ def _bad_payloads(settings: Settings) -> dict[str, tuple[str, bytes, str]]:
         seq=999_000,
         ts=utc_now(),
         temp_c=36.6,
-        site="canthus",
-        device_kind="kiosk",
-        placement="lobby",
+        site=Site.CANTHUS,
+        device_kind=DeviceKind.KIOSK,
+        placement=Placement.LOBBY,
         building="wenyuan-2",
         entrance="main",
     )
@@ -144,7 +152,8 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
         if d.kind == "kiosk"
     ]
     try:
-        for component in (*edges, gateway):
+        components: list[EdgeAgent | Gateway] = [*edges, gateway]
+        for component in components:
             component.start()
             assert component.wait_connected(10)
         for kiosk in kiosks:

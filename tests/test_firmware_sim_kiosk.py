@@ -74,7 +74,7 @@ class Watcher:
         return [Status.model_validate(orjson.loads(m.payload)) for m in self.on(STATUS_TOPIC)]
 
     def readings(self):
-        return [r for m in self.on(READINGS_TOPIC) for r in decode_readings(m.payload)]
+        return [r for m in self.on(READINGS_TOPIC) for r in decode_readings(bytes(m.payload))]
 
     def wait(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout

@@ -43,24 +43,31 @@ class BuildingSettings(Section):
 
     id: Annotated[str, Field(pattern=SLUG_PATTERN, description="Slug used in topics and tags.")]
     name: Annotated[str, Field(description="Display name, e.g. 'Wenyuan Building 2'.")]
-    entrances: Annotated[list[Annotated[str, Field(pattern=SLUG_PATTERN)]], Field(min_length=1)]
+    entrances: Annotated[
+        list[Annotated[str, Field(pattern=SLUG_PATTERN)]],
+        Field(min_length=1, description="Entrance slugs, e.g. ['main']."),
+    ]
 
 
 class DeviceSettings(Section):
     """One device in the registry: a thermometer or a card reader."""
 
-    id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
+    id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN, description="Unique device id.")]
     kind: Annotated[
         Literal["handheld", "kiosk", "card-reader"], Field(description="What the device is.")
     ]
-    building: Annotated[str, Field(pattern=SLUG_PATTERN)]
-    entrance: Annotated[str, Field(pattern=SLUG_PATTERN)]
-    site: Annotated[Site, Field(description="Measurement site of a thermometer.")] = Site.FOREHEAD
-    placement: Placement = Placement.DOOR
+    building: Annotated[str, Field(pattern=SLUG_PATTERN, description="Building id.")]
+    entrance: Annotated[str, Field(pattern=SLUG_PATTERN, description="Entrance of the building.")]
+    site: Annotated[Site, Field(description="Measurement site (a kiosk defaults to canthus).")] = (
+        Site.FOREHEAD
+    )
+    placement: Annotated[
+        Placement, Field(description="door, lobby or room (a kiosk defaults to lobby).")
+    ] = Placement.DOOR
     port: Annotated[
         str | None, Field(description="Serial port of a handheld or card reader, /dev/ttyUSB0.")
     ] = None
-    baudrate: Annotated[int, Field(gt=0)] = 9600
+    baudrate: Annotated[int, Field(gt=0, description="Serial speed (8N1).")] = 9600
 
     @model_validator(mode="before")
     @classmethod
@@ -85,24 +92,30 @@ class DeviceSettings(Section):
 class EdgeAgentSettings(Section):
     """One edge agent: the devices it reads at one entrance."""
 
-    id: Annotated[str, Field(pattern=SLUG_PATTERN)]
-    building: Annotated[str, Field(pattern=SLUG_PATTERN)]
-    entrance: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    id: Annotated[str, Field(pattern=SLUG_PATTERN, description="`thermogate edge --id` value.")]
+    building: Annotated[str, Field(pattern=SLUG_PATTERN, description="Building id.")]
+    entrance: Annotated[str, Field(pattern=SLUG_PATTERN, description="Entrance it serves.")]
     devices: Annotated[list[str], Field(min_length=1, description="Device ids it reads.")]
 
 
 class MqttSettings(Section):
     """How every component reaches the broker."""
 
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(gt=0, lt=65536)] = 1883
-    username: str | None = None
-    password: SecretStr | None = None
+    host: Annotated[str, Field(description="Broker host name or address.")] = "127.0.0.1"
+    port: Annotated[int, Field(gt=0, lt=65536, description="Broker TCP port.")] = 1883
+    username: Annotated[str | None, Field(description="User name, when the broker asks.")] = None
+    password: Annotated[
+        SecretStr | None, Field(description="Password; set it through the environment.")
+    ] = None
     protocol: Annotated[
         Literal["5", "3.1.1"], Field(description="MQTT version; amqtt speaks only 3.1.1.")
     ] = "5"
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    keepalive_s: Annotated[
+        int, Field(ge=5, le=3600, description="Seconds between pings; the will fires after 1.5x.")
+    ] = 30
+    connect_timeout_s: Annotated[
+        float, Field(gt=0, description="How long start-up waits for the first CONNACK.")
+    ] = 10.0
 
 
 class EdgeSettings(Section):
@@ -117,18 +130,33 @@ class EdgeSettings(Section):
     data_dir: Annotated[Path, Field(description="Where the edge keeps its durable state.")] = Path(
         "var/edge"
     )
-    read_timeout_s: Annotated[float, Field(gt=0, le=5)] = 0.2
+    read_timeout_s: Annotated[
+        float, Field(gt=0, le=5, description="Serial read timeout; bounds how fast it stops.")
+    ] = 0.2
 
 
 class GatewaySettings(Section):
     """The gateway: validation, batching and the fever rule."""
 
-    id: Annotated[str, Field(pattern=SLUG_PATTERN)] = "gateway-1"
-    threshold_c: Annotated[float, Field(ge=35.0, le=40.0)] = 37.3
-    batch_max: Annotated[int, Field(ge=1, le=50_000)] = 2000
-    batch_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 200
-    queue_max: Annotated[int, Field(ge=10, le=1_000_000)] = 20_000
-    max_payload_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 2 * 1024 * 1024
+    id: Annotated[
+        str, Field(pattern=SLUG_PATTERN, description="Client id, dead-letter source, status id.")
+    ] = "gateway-1"
+    threshold_c: Annotated[
+        float, Field(ge=35.0, le=40.0, description="A reading at or above this is a fever.")
+    ] = 37.3
+    batch_max: Annotated[
+        int, Field(ge=1, le=50_000, description="Most messages decided and stored together.")
+    ] = 2000
+    batch_wait_ms: Annotated[
+        int, Field(ge=1, le=10_000, description="Longest wait for a batch to fill.")
+    ] = 200
+    queue_max: Annotated[
+        int,
+        Field(ge=10, le=1_000_000, description="Intake queue; also the MQTT 5 Receive Maximum."),
+    ] = 20_000
+    max_payload_bytes: Annotated[
+        int, Field(ge=1024, le=16 * 1024 * 1024, description="Larger messages are refused.")
+    ] = 2 * 1024 * 1024
     max_future_skew_s: Annotated[
         float, Field(gt=0, description="Readings further in the future are refused.")
     ] = 300.0
@@ -141,27 +169,31 @@ class InfluxV2SinkSettings(Section):
     """InfluxDB 2.x/3.x, 1.8+ or VictoriaMetrics through influxdb-client's v2 write API."""
 
     kind: Literal["influxdb-v2"]
-    url: str
-    token: SecretStr = SecretStr("")
-    org: str = "thermogate"
-    bucket: str = "screening"
+    url: Annotated[str, Field(description="Base URL, e.g. http://influxdb:8086.")]
+    token: Annotated[SecretStr, Field(description="API token (empty for VictoriaMetrics).")] = (
+        SecretStr("")
+    )
+    org: Annotated[str, Field(description="Organisation (ignored by VictoriaMetrics).")] = (
+        "thermogate"
+    )
+    bucket: Annotated[str, Field(description="Bucket (ignored by VictoriaMetrics).")] = "screening"
 
 
 class InfluxV1SinkSettings(Section):
     """InfluxDB 1.x through its ``/write`` endpoint."""
 
     kind: Literal["influxdb-v1"]
-    url: str
-    database: str = "screening"
-    username: str | None = None
-    password: SecretStr | None = None
+    url: Annotated[str, Field(description="Base URL, e.g. http://127.0.0.1:8086.")]
+    database: Annotated[str, Field(description="Database; created when missing.")] = "screening"
+    username: Annotated[str | None, Field(description="User, when auth is on.")] = None
+    password: Annotated[SecretStr | None, Field(description="Password, when auth is on.")] = None
 
 
 class SqliteSinkSettings(Section):
     """The embedded time-series store of the demo (one SQLite file)."""
 
     kind: Literal["sqlite"]
-    path: Path = Path("var/screening.sqlite3")
+    path: Annotated[Path, Field(description="The SQLite file.")] = Path("var/screening.sqlite3")
 
 
 SinkSettings = Annotated[
@@ -176,11 +208,18 @@ def _default_sinks() -> list[InfluxV2SinkSettings | InfluxV1SinkSettings | Sqlit
 class IngestSettings(Section):
     """Where readings are stored; a batch is acknowledged only once every sink has it."""
 
-    sinks: list[SinkSettings] = Field(default_factory=_default_sinks)
-    measurement: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "screening"
-    timeout_s: Annotated[float, Field(gt=0)] = 10.0
-    retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
-    retry_max_s: Annotated[float, Field(gt=0)] = 30.0
+    sinks: list[SinkSettings] = Field(
+        default_factory=_default_sinks,
+        description="Every sink stores every batch (default: one SQLite file).",
+    )
+    measurement: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Measurement name.")
+    ] = "screening"
+    timeout_s: Annotated[float, Field(gt=0, description="HTTP timeout of one write.")] = 10.0
+    retry_initial_s: Annotated[
+        float, Field(gt=0, description="First wait after a failed write; doubles.")
+    ] = 0.5
+    retry_max_s: Annotated[float, Field(gt=0, description="Longest wait between retries.")] = 30.0
 
 
 class AlertSettings(Section):
@@ -189,31 +228,44 @@ class AlertSettings(Section):
     push_urls: Annotated[
         list[SecretStr], Field(description="apprise URLs, e.g. json://clinic.example/hook")
     ] = Field(default_factory=list)
-    retries: Annotated[int, Field(ge=0, le=20)] = 5
-    retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
+    retries: Annotated[int, Field(ge=0, le=20, description="Retries of a failed push.")] = 5
+    retry_initial_s: Annotated[
+        float, Field(gt=0, description="First wait after a failed push; doubles.")
+    ] = 0.5
 
 
 class RecordsSettings(Section):
     """The companion records service."""
 
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(gt=0, lt=65536)] = 8080
+    host: Annotated[str, Field(description="Address the HTTP server binds.")] = "127.0.0.1"
+    port: Annotated[int, Field(gt=0, lt=65536, description="HTTP port.")] = 8080
 
 
 class LogSettings(Section):
     """Structured logging."""
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["json", "console"] = "json"
+    level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="Lowest level logged.")
+    ] = "INFO"
+    format: Annotated[
+        Literal["json", "console"], Field(description="JSON lines, or a readable console form.")
+    ] = "json"
 
 
 class Settings(Section):
     """Everything a thermogate process can be told."""
 
-    environment: Literal["development", "production"] = "development"
-    buildings: list[BuildingSettings] = Field(default_factory=list)
-    devices: list[DeviceSettings] = Field(default_factory=list)
-    edges: list[EdgeAgentSettings] = Field(default_factory=list)
+    environment: Annotated[
+        Literal["development", "production"],
+        Field(description="production refuses development secrets."),
+    ] = "development"
+    buildings: list[BuildingSettings] = Field(
+        default_factory=list, description="The buildings and their entrances."
+    )
+    devices: list[DeviceSettings] = Field(default_factory=list, description="The device registry.")
+    edges: list[EdgeAgentSettings] = Field(
+        default_factory=list, description="One edge agent per entrance."
+    )
     mqtt: MqttSettings = MqttSettings()
     edge: EdgeSettings = EdgeSettings()
     gateway: GatewaySettings = GatewaySettings()
