@@ -168,7 +168,7 @@ class GatewaySettings(Section):
 class InfluxV2SinkSettings(Section):
     """InfluxDB 2.x/3.x, 1.8+ or VictoriaMetrics through influxdb-client's v2 write API."""
 
-    kind: Literal["influxdb-v2"]
+    kind: Annotated[Literal["influxdb-v2"], Field(description="Selects this kind of sink.")]
     url: Annotated[str, Field(description="Base URL, e.g. http://influxdb:8086.")]
     token: Annotated[SecretStr, Field(description="API token (empty for VictoriaMetrics).")] = (
         SecretStr("")
@@ -182,7 +182,7 @@ class InfluxV2SinkSettings(Section):
 class InfluxV1SinkSettings(Section):
     """InfluxDB 1.x through its ``/write`` endpoint."""
 
-    kind: Literal["influxdb-v1"]
+    kind: Annotated[Literal["influxdb-v1"], Field(description="Selects this kind of sink.")]
     url: Annotated[str, Field(description="Base URL, e.g. http://127.0.0.1:8086.")]
     database: Annotated[str, Field(description="Database; created when missing.")] = "screening"
     username: Annotated[str | None, Field(description="User, when auth is on.")] = None
@@ -192,7 +192,7 @@ class InfluxV1SinkSettings(Section):
 class SqliteSinkSettings(Section):
     """The embedded time-series store of the demo (one SQLite file)."""
 
-    kind: Literal["sqlite"]
+    kind: Annotated[Literal["sqlite"], Field(description="Selects this kind of sink.")]
     path: Annotated[Path, Field(description="The SQLite file.")] = Path("var/screening.sqlite3")
 
 
