@@ -60,7 +60,7 @@ def check_status(config: Path, component: str, component_id: str, timeout: float
             c.subscribe(topic, qos=1)
 
     def on_message(_c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
-        found.append(message.payload)
+        found.append(bytes(message.payload))
         done.set()
 
     client.on_connect = on_connect
