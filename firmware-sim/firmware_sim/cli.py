@@ -15,8 +15,7 @@ import threading
 from pathlib import Path
 
 from thermogate.config import Settings
-from thermogate.firmware_sim.kiosk import KioskRunner
-from thermogate.firmware_sim.runner import BuildingSimulation, create_ports
+from thermogate.firmware_sim.rig import Traffic, open_building
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +26,12 @@ def run_sim(settings: Settings, args: argparse.Namespace, stop: threading.Event)
         log.error("unknown building", extra={"building": args.building})
         return 2
     ports_dir: Path = args.ports_dir
+    traffic = Traffic(args.rate, args.fever_rate, args.malformed_every, args.seed)
     with contextlib.ExitStack() as stack:
-        ports = create_ports(settings, args.building, ports_dir)
-        for device_id, port in ports.items():
-            stack.callback(port.close)
+        rig = open_building(
+            settings, args.building, ports_dir, ports_dir / "state", traffic=traffic, stack=stack
+        )
+        for device_id, port in rig.ports.items():
             configured = settings.device(device_id)
             if configured is not None and configured.port != port.device:
                 log.warning(
@@ -45,29 +46,7 @@ def run_sim(settings: Settings, args: argparse.Namespace, stop: threading.Event)
                 "virtual serial port ready",
                 extra={"device_id": device_id, "port": port.device, "pty": port.path},
             )
-        kiosk_ids = [
-            d.id for d in settings.devices if d.building == args.building and d.kind == "kiosk"
-        ]
-        kiosk = None
-        if kiosk_ids:
-            kiosk = KioskRunner.from_settings(settings, kiosk_ids[0], ports_dir / "state")
-            kiosk.start()
-            stack.callback(kiosk.stop)
-        simulation = BuildingSimulation(
-            settings,
-            args.building,
-            ports,
-            kiosk,
-            args.rate,
-            args.fever_rate,
-            args.malformed_every,
-            None,
-            args.seed,
-            threshold_c=settings.gateway.threshold_c,
-        )
-        simulation.start()
+        rig.simulation.start()
         stop.wait(args.duration)
-        simulation.stop()
-        simulation.join(5)
-        log.info("simulation ended", extra={"counters": str(simulation.counters)})
+    log.info("simulation ended", extra={"counters": str(rig.simulation.counters)})
     return 0

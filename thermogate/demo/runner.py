@@ -34,7 +34,8 @@ from thermogate.demo.site import demo_document
 from thermogate.demo.view import EntranceRow, Snapshot, render
 from thermogate.edge.agent import EdgeAgent
 from thermogate.firmware_sim.kiosk import KioskRunner
-from thermogate.firmware_sim.runner import BuildingSimulation, create_ports
+from thermogate.firmware_sim.rig import Traffic, open_building
+from thermogate.firmware_sim.runner import BuildingSimulation
 from thermogate.firmware_sim.scenario import ScenarioConfig, Weather
 from thermogate.gateway.service import Gateway
 from thermogate.ingest import SqliteStore
@@ -95,38 +96,19 @@ def _start(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack)
     stack.callback(gateway.stop)
     sims: list[BuildingSimulation] = []
     kiosks: list[KioskRunner] = []
-    ports_dir = workdir / "dev"
     for building in settings.buildings:
-        ports = create_ports(settings, building.id, ports_dir)
-        for port in ports.values():
-            stack.callback(port.close)
-        kiosk_ids = [
-            d.id for d in settings.devices if d.building == building.id and d.kind == "kiosk"
-        ]
-        kiosk = (
-            KioskRunner.from_settings(settings, kiosk_ids[0], workdir / "kiosk")
-            if (kiosk_ids)
-            else None
+        traffic = Traffic(
+            rate_per_s=args.rate,
+            fever_rate=args.fever_rate,
+            malformed_every=args.malformed_every,
+            seed=args.seed + len(sims),
+            scenario=ScenarioConfig(weather=Weather.constant(args.outdoor_c)),
         )
-        if kiosk is not None:
-            kiosk.start()
-            stack.callback(kiosk.stop)
-            kiosks.append(kiosk)
-        sims.append(
-            BuildingSimulation(
-                settings,
-                building.id,
-                ports,
-                kiosk,
-                args.rate,
-                args.fever_rate,
-                args.malformed_every,
-                None,
-                args.seed + len(sims),
-                threshold_c=settings.gateway.threshold_c,
-                scenario=ScenarioConfig(weather=Weather.constant(args.outdoor_c)),
-            )
+        rig = open_building(
+            settings, building.id, workdir / "dev", workdir / "kiosk", traffic=traffic, stack=stack
         )
+        sims.append(rig.simulation)
+        kiosks.extend([rig.kiosk] if rig.kiosk is not None else [])
     edges = [EdgeAgent(settings, edge.id) for edge in settings.edges]
     for edge in edges:
         edge.start()
@@ -135,9 +117,8 @@ def _start(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack)
     for component in components:
         if not component.wait_connected(10):
             raise RuntimeError("could not connect to the embedded broker")
-    store = SqliteStore(
-        workdir / "screening.sqlite3"
-    )  # the gateway's embedded sink, read-only here
+    # The gateway's embedded sink, read here by the live view.
+    store = SqliteStore(workdir / "screening.sqlite3")
     stack.callback(store.close)
     return DemoParts(broker, inbox, settings, store, gateway, edges, kiosks, sims)
 
