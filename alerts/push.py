@@ -58,12 +58,14 @@ class PushNotification:
 
 def render_title(alert: Alert) -> str:
     """``CRITICAL fever 38.4 °C (threshold 37.3 °C) · wenyuan-2/north · hh-01 · 08:42:10 UTC``."""
-    parts = [
-        f"{alert.severity.value.upper()} {alert.kind.value} {alert.temp_c:.1f} °C "
-        f"(threshold {alert.threshold_c:.1f} °C)",
-        f"{alert.building}/{alert.entrance}",
-        alert.device_id,
-    ]
+    head = f"{alert.severity.value.upper()} {alert.kind.value}"
+    if alert.temp_c is not None:
+        head += f" {alert.temp_c:.1f} °C"
+        if alert.threshold_c is not None:
+            head += f" (threshold {alert.threshold_c:.1f} °C)"
+    place = alert.building if alert.entrance is None else f"{alert.building}/{alert.entrance}"
+    parts = [head, place]
+    parts += [part for part in (alert.device_id or alert.edge_id,) if part is not None]
     if alert.person_id is not None:
         parts.append(f"person {alert.person_id}")
     parts.append(alert.ts.strftime("%H:%M:%S UTC"))

@@ -15,8 +15,17 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from thermogate.contract.messages import (
     DEVICE_ID_PATTERN,
@@ -133,6 +142,25 @@ class EdgeSettings(Section):
     read_timeout_s: Annotated[
         float, Field(gt=0, le=5, description="Serial read timeout; bounds how fast it stops.")
     ] = 0.2
+    buffer_capacity: Annotated[
+        int,
+        Field(ge=100, le=50_000_000, description="Readings the disk buffer holds at most."),
+    ] = 1_000_000
+    replay_rate_per_s: Annotated[
+        float,
+        Field(gt=0, description="Backlog readings sent per second after an outage."),
+    ] = 200.0
+    replay_batch_max: Annotated[
+        int,
+        Field(ge=1, le=5000, description="Readings per batched message when replaying."),
+    ] = 200
+    status_interval_s: Annotated[
+        float, Field(gt=0, description="How often the edge republishes its statuses.")
+    ] = 30.0
+    clock_jump_s: Annotated[
+        float,
+        Field(gt=0, description="Wall clock moving this far from the monotonic clock is a jump."),
+    ] = 2.0
 
 
 class GatewaySettings(Section):
@@ -158,11 +186,44 @@ class GatewaySettings(Section):
         int, Field(ge=1024, le=16 * 1024 * 1024, description="Larger messages are refused.")
     ] = 2 * 1024 * 1024
     max_future_skew_s: Annotated[
-        float, Field(gt=0, description="Readings further in the future are refused.")
+        float,
+        Field(gt=0, description="Readings further ahead of the gateway clock are flagged."),
     ] = 300.0
+    max_past_skew_s: Annotated[
+        float,
+        Field(gt=0, description="Readings older than this on arrival are flagged (kept)."),
+    ] = 86_400.0
+    state_dir: Annotated[
+        Path, Field(description="Where the gateway keeps its durable state (alert outbox).")
+    ] = Path("var/gateway")
+    screening_hours: Annotated[
+        str,
+        Field(
+            pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$",
+            description="Local hours when a silent device is alerted, e.g. 06:00-23:30.",
+        ),
+    ] = "06:00-23:30"
+    timezone: Annotated[str, Field(description="IANA time zone of the screening hours.")] = (
+        "Asia/Shanghai"
+    )
+    device_silence_s: Annotated[
+        float,
+        Field(gt=0, description="A device unheard for this long is offline (heartbeats count)."),
+    ] = 120.0
     accept_unknown_devices: Annotated[
         bool, Field(description="Store readings of devices missing from [[devices]].")
     ] = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name like Asia/Shanghai)"
+            ) from None
+        return value
 
 
 class InfluxV2SinkSettings(Section):

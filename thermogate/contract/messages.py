@@ -90,9 +90,16 @@ class ComponentKind(StrEnum):
 
 
 class AlertKind(StrEnum):
-    """Why an alert was raised (later issues add lifecycle kinds)."""
+    """Why an alert was raised."""
 
     FEVER = "fever"
+    """A reading at or above the threshold (to the clinic)."""
+    DEVICE_OFFLINE = "device_offline"
+    """A device fell silent, or its edge went offline, during screening hours (to duty staff)."""
+    DEVICE_BACK = "device_back"
+    """A device that was reported offline is heard from again."""
+    EDGE_BACKLOG = "edge_backlog"
+    """An edge's disk buffer is 80 % full: readings are at risk."""
 
 
 class Severity(StrEnum):
@@ -196,6 +203,16 @@ class Status(WireModel):
     ts: UtcDatetime
     battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
     detail: str | None = None
+    last_seen: UtcDatetime | None = None
+    """When a device behind an edge last sent a frame (heartbeats included)."""
+    buffer_pending: Annotated[int, Field(ge=0)] | None = None
+    """Readings in an edge's disk buffer not yet acknowledged by the broker."""
+    buffer_capacity: Annotated[int, Field(gt=0)] | None = None
+    """How many readings the edge's disk buffer holds at most."""
+    buffer_dropped: Annotated[int, Field(ge=0)] | None = None
+    """Readings the edge dropped because its buffer was full (since it started)."""
+    clock_jumps: Annotated[int, Field(ge=0)] | None = None
+    """Times the edge saw its wall clock jump against its monotonic clock (since it started)."""
 
 
 class Alert(WireModel):
@@ -203,17 +220,19 @@ class Alert(WireModel):
 
     v: Literal[1] = 1
     alert_id: str
+    """Stable per cause: ``fever:<reading id>``, ``device_offline:<device>:<since>``, ..."""
     kind: AlertKind
     severity: Severity
-    reading_id: str
-    device_id: DeviceId
     building: Slug
-    entrance: Slug
+    entrance: Slug | None = None
+    device_id: DeviceId | None = None
+    edge_id: Slug | None = None
+    reading_id: str | None = None
     person_id: PersonId | None = None
-    temp_c: float
-    threshold_c: float
+    temp_c: float | None = None
+    threshold_c: float | None = None
     ts: UtcDatetime
-    """Event time of the reading that raised it."""
+    """When the cause happened: the reading's event time, or when the device fell silent."""
     raised_at: UtcDatetime
     message: str
 
