@@ -1,4 +1,4 @@
-"""A bounded memory of recently seen ids: the in-process guard against redelivered alerts."""
+"""A bounded memory of recently seen ids: the in-process fast path before the outbox."""
 
 from __future__ import annotations
 

@@ -1,46 +1,79 @@
-"""Deliver each alert once: on MQTT at once, to the push channels from a worker thread.
+"""Deliver each alert once per id: on disk first, then on MQTT and to the push channels.
 
-The gateway calls :meth:`AlertDispatcher.raise_alert` from its batch worker, so the call only
-deduplicates, hands the alert to the MQTT client (which queues it) and appends it to a
-bounded push queue; it never waits for the network. One worker thread sends the pushes and
-retries failed targets with exponential backoff and jitter, without holding up other alerts
-while a retry waits. A later issue adds a persisted outbox in front of that queue.
+The gateway calls :meth:`AlertDispatcher.raise_alert` from its batch worker and acknowledges
+the batch's MQTT messages right after, so the call stores the alert in the outbox
+(:mod:`thermogate.alerts.outbox`) and returns only once that commit is durable; an id the
+outbox already holds is dropped there (the persistent deduplication of redelivered readings).
+It never waits for the network.
+
+Two worker threads then deliver from the outbox, so a hung webhook never delays MQTT:
+
+- ``alerts-mqtt`` hands due alerts to the publish callable, waits for each PUBACK through the
+  returned :class:`paho.mqtt.client.MQTTMessageInfo` and marks the alert published. A failed
+  publication is retried with backoff for as long as it takes: it is never given up.
+- ``alerts-push`` sends due alerts through every channel that has not accepted them yet,
+  records each acceptance, retries with exponential backoff and jitter, and gives a push up
+  after ``settings.retries`` retries.
+
+At start-up every unfinished alert in the outbox is resumed, so a gateway killed between
+storing an alert and sending it delivers it when it comes back. A kill between a delivery and
+its mark sends that one alert again: receivers drop it by its ``alert_id``.
 """
 
 from __future__ import annotations
 
-import heapq
+import contextlib
 import itertools
 import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Final
 
+import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
 from thermogate.alerts.dedupe import DEFAULT_CAPACITY, RecentIds
+from thermogate.alerts.outbox import FILE_NAME, AlertOutbox, OutboxClosedError, OutboxEntry
 from thermogate.alerts.push import Channel, PushNotification, apprise_channels
 from thermogate.config import AlertSettings
-from thermogate.contract.messages import Alert, encode
+from thermogate.contract.messages import Alert
 from thermogate.contract.topics import alerts_topic
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_MAX: Final = 10_000
-"""Alerts waiting for push (queued or between retries) before new ones are refused."""
+"""Alerts a worker holds in memory at once (awaiting a PUBACK); the rest wait in the outbox."""
 BACKOFF_MAX_S: Final = 60.0
 """No retry waits longer than this, however many attempts came before."""
 CLOSE_TIMEOUT_S: Final = 10.0
+DEFAULT_RETENTION_DAYS: Final = 30.0
+"""Finished alerts stay this long (and deduplicate); longer than the broker keeps a session."""
+PUBACK_POLL_S: Final = 0.1
+"""How long the MQTT worker waits on one PUBACK before it looks for new alerts again."""
+PUBACK_WARN_S: Final = 10.0
+"""An alert still without PUBACK after this long is logged (once; it keeps waiting)."""
+IDLE_MAX_S: Final = 5.0
+"""A worker with nothing due looks at the outbox again after at most this long."""
+PRUNE_INTERVAL_S: Final = 3600.0
+ERROR_PAUSE_S: Final = 1.0
+"""A worker pauses this long after an unexpected error before it tries again."""
+LOGGED_IDS_MAX: Final = 20
 
 _JITTER: Final = random.Random()
+_MQTT: Final = "mqtt"
+_PUSH: Final = "push"
 
 Publish = Callable[[str, bytes], object]
-"""Publishes a payload on a topic at QoS 1, not retained (``MqttConnection.publish``)."""
+"""Publishes a payload on a topic at QoS 1, not retained (``MqttConnection.publish``).
+
+When it returns a :class:`paho.mqtt.client.MQTTMessageInfo` the alert counts as published
+once the broker acknowledged it; any other return value counts as published at once.
+"""
 
 
 def backoff_delay(attempt: int, initial_s: float, rng: random.Random | None = None) -> float:
@@ -49,7 +82,7 @@ def backoff_delay(attempt: int, initial_s: float, rng: random.Random | None = No
     The base doubles from ``initial_s`` up to :data:`BACKOFF_MAX_S`; the delay is drawn in
     ``[base / 2, base]`` so that retries of many alerts do not hit a recovering target together.
     """
-    base = min(BACKOFF_MAX_S, initial_s * 2.0 ** (attempt - 1))
+    base = min(BACKOFF_MAX_S, initial_s * 2.0 ** min(attempt - 1, 64))
     return base / 2 + (rng or _JITTER).uniform(0.0, base / 2)
 
 
@@ -58,30 +91,23 @@ class AlertCounters:
     """What the dispatcher has done since it started."""
 
     raised: int
-    """Alerts accepted (first sight of their id)."""
+    """Alerts accepted (first sight of their id), each stored in the outbox."""
     duplicates_dropped: int
-    """Alerts refused because their id was seen before."""
+    """Alerts refused because their id was seen before (in this process or in the outbox)."""
     published: int
-    """Alerts handed to the MQTT client (queued there while it reconnects)."""
+    """Alerts the broker acknowledged (or the publish callable took, if it gives no handle)."""
     publish_failed: int
-    """Alerts the MQTT client refused."""
+    """Failed publish attempts (each one is retried until the broker takes the alert)."""
     pushed: int
     """Alerts every push channel accepted."""
     push_failed: int
     """Alerts given up on after the last retry (some channel never accepted them)."""
     push_dropped: int
-    """Alerts not queued for push: the queue was full or the dispatcher closed."""
+    """Always 0: nothing is dropped since pushes wait in the outbox (kept for readers)."""
     pending: int
-    """Alerts queued or waiting for a retry."""
-
-
-@dataclass(slots=True)
-class _Delivery:
-    """One alert on its way to the channels that have not accepted it yet."""
-
-    notification: PushNotification
-    channels: list[Channel]
-    attempts: int = 0
+    """Alerts in the outbox with a delivery still to do (MQTT or push)."""
+    resumed: int = 0
+    """Unfinished alerts found in the outbox at start-up (a previous process left them)."""
 
 
 @dataclass(slots=True)
@@ -92,19 +118,24 @@ class _Counts:
     publish_failed: int = 0
     pushed: int = 0
     push_failed: int = 0
-    push_dropped: int = 0
     pending: int = 0
+    resumed: int = 0
 
 
-@dataclass(order=True, slots=True)
-class _Retry:
-    due: float
-    order: int
-    delivery: _Delivery = field(compare=False)
+@dataclass(slots=True)
+class _Handoff:
+    """An alert handed to the MQTT client, waiting for its PUBACK."""
+
+    entry: OutboxEntry
+    topic: str
+    info: paho.MQTTMessageInfo | None
+    """None: the publish callable gave no handle, so it counts as published."""
+    since: float
+    warned: bool = False
 
 
 class AlertDispatcher:
-    """Publishes alerts on MQTT and pushes them through the configured channels."""
+    """Stores alerts durably, then publishes them on MQTT and pushes them through channels."""
 
     def __init__(
         self,
@@ -114,37 +145,54 @@ class AlertDispatcher:
         channels: Sequence[Channel] | None = None,
         queue_max: int = DEFAULT_QUEUE_MAX,
         dedupe_capacity: int = DEFAULT_CAPACITY,
+        state_dir: Path | None = None,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
     ) -> None:
-        """Build the channels (``settings.push_urls`` unless given) and start the worker.
+        """Build the channels, open the outbox, resume what it holds and start the workers.
 
-        Raises :class:`thermogate.config.ConfigError` when apprise cannot use a URL.
+        ``state_dir`` holds the outbox (``alerts.sqlite3``); None keeps it in memory, for
+        callers that need no durability. Raises :class:`thermogate.config.ConfigError` when
+        apprise cannot use a URL.
         """
+        if queue_max < 1:
+            raise ValueError(f"queue_max must be at least 1, got {queue_max}")
         self._publish = publish
         self._retries = settings.retries
         self._retry_initial_s = settings.retry_initial_s
         self._channels = (
             list(channels) if channels is not None else apprise_channels(settings.push_urls)
         )
+        self._channel_keys = _channel_keys(self._channels)
         self._queue_max = queue_max
+        self._retention_s = retention_days * 86_400.0
         self._seen = RecentIds(dedupe_capacity)
+        self._outbox = AlertOutbox(None if state_dir is None else state_dir / FILE_NAME)
+        self._durable = state_dir is not None
         self._counts = _Counts()
         self._cond = threading.Condition()
-        self._ready: deque[_Delivery] = deque()
-        self._retrying: list[_Retry] = []
-        self._in_flight: _Delivery | None = None
-        self._order = itertools.count()
+        self._wake = {_MQTT: False, _PUSH: False}
         self._closing = False
         self._deadline = 0.0
         self._rng = random.Random()
-        self._worker: threading.Thread | None = None
+        self._in_flight: dict[str, _Handoff] = {}  # the MQTT worker's alone
+        self._resume()
+        self._workers = [threading.Thread(target=self._run_mqtt, name="alerts-mqtt", daemon=True)]
         if self._channels:
-            self._worker = threading.Thread(target=self._run, name="alerts-push", daemon=True)
-            self._worker.start()
+            self._workers.append(
+                threading.Thread(target=self._run_push, name="alerts-push", daemon=True)
+            )
+        for worker in self._workers:
+            worker.start()
 
     @property
     def channels(self) -> list[str]:
         """The names of the push channels (secrets masked)."""
         return [channel.name for channel in self._channels]
+
+    @property
+    def outbox(self) -> AlertOutbox:
+        """The outbox behind the dispatcher (to inspect; the dispatcher owns its rows)."""
+        return self._outbox
 
     @property
     def counters(self) -> AlertCounters:
@@ -158,62 +206,72 @@ class AlertDispatcher:
                 publish_failed=c.publish_failed,
                 pushed=c.pushed,
                 push_failed=c.push_failed,
-                push_dropped=c.push_dropped,
+                push_dropped=0,
                 pending=c.pending,
+                resumed=c.resumed,
             )
 
     def raise_alert(self, alert: Alert) -> None:
-        """Publish the alert and queue its push, once per ``alert_id``; never waits on I/O."""
-        if not self._seen.add(alert.alert_id):
+        """Store the alert durably (once per ``alert_id``) for the workers to deliver.
+
+        When this returns the alert survives a crash, so the gateway may acknowledge the
+        reading. Raises (and keeps nothing) when it cannot be stored, e.g. after :meth:`close`
+        or on a disk error: the gateway then leaves the reading unacknowledged.
+        """
+        key = alert.alert_id
+        if key in self._seen or not self._outbox.add(alert, push=bool(self._channels)):
+            self._seen.add(key)
             with self._cond:
                 self._counts.duplicates_dropped += 1
-            log.info("duplicate alert dropped", extra={"alert_id": alert.alert_id})
+            log.info("duplicate alert dropped", extra={"alert_id": key})
             return
+        self._seen.add(key)
         with self._cond:
             self._counts.raised += 1
+            self._wake[_MQTT] = self._wake[_PUSH] = True
+            self._refresh_pending()
         log.info(
             "alert raised",
             extra={
-                "alert_id": alert.alert_id,
+                "alert_id": key,
                 "building": alert.building,
                 "entrance": alert.entrance,
                 "severity": alert.severity.value,
                 "temp_c": alert.temp_c,
             },
         )
-        self._publish_mqtt(alert)
-        if self._channels:
-            self._enqueue(alert)
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until no push is pending (or the timeout); True when none is."""
+        """Block until no alert has a delivery to do (or the timeout); True when none has."""
         with self._cond:
             return self._cond.wait_for(lambda: self._counts.pending == 0, timeout)
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
-        """Stop taking pushes, deliver what is pending for up to ``timeout`` s, stop the worker.
+        """Deliver what is pending for up to ``timeout`` s, stop the workers, close the outbox.
 
-        Pushes still pending at the deadline are logged as lost (the outbox will keep them).
+        Alerts still pending at the deadline stay in the outbox and are resumed by the next
+        dispatcher on the same ``state_dir`` (lost only with an in-memory outbox).
         """
         with self._cond:
             if self._closing:
                 return
             self._closing = True
             self._deadline = time.monotonic() + timeout
+            self._wake[_MQTT] = self._wake[_PUSH] = True
             self._cond.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout + 1.0)
-            if self._worker.is_alive():
-                log.warning("alert push worker still sending at close; left to finish alone")
-        with self._cond:
-            count = self._counts.pending
-            waiting = [self._in_flight] if self._in_flight is not None else []
-            waiting += [*self._ready, *(r.delivery for r in sorted(self._retrying))]
-        if count:
-            log.error(
-                "alerts not pushed before close",
-                extra={"count": count, "alert_ids": [d.notification.key for d in waiting[:20]]},
-            )
+        for worker in self._workers:
+            worker.join(max(0.0, self._deadline - time.monotonic()) + 1.0)
+            if worker.is_alive():
+                log.warning(
+                    "alert worker still sending at close; left to finish alone",
+                    extra={"worker": worker.name},
+                )
+        try:
+            self._log_left_over()
+            with self._cond:
+                self._refresh_pending()
+        finally:
+            self._outbox.close()
 
     def __enter__(self) -> AlertDispatcher:
         return self
@@ -226,129 +284,279 @@ class AlertDispatcher:
     ) -> None:
         self.close()
 
-    def _publish_mqtt(self, alert: Alert) -> None:
-        topic = alerts_topic(alert.building)
-        try:
-            result = self._publish(topic, encode(alert))
-        except Exception:
-            with self._cond:
-                self._counts.publish_failed += 1
-            log.error(
-                "alert publish failed",
-                extra={"alert_id": alert.alert_id, "topic": topic},
-                exc_info=True,
-            )
-            return
-        rc = getattr(result, "rc", MQTTErrorCode.MQTT_ERR_SUCCESS)
-        accepted = rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
+    # -- start and stop -------------------------------------------------------------------
+    def _resume(self) -> None:
+        """Prune old finished rows and make every unfinished one due now."""
+        self._prune()
+        if not self._channels:
+            dropped = self._outbox.give_up_all_pushes("no push channel configured")
+            if dropped:
+                log.warning(
+                    "pending pushes given up: no push channel configured", extra={"count": dropped}
+                )
+        resumed = self._outbox.resume()
         with self._cond:
-            if accepted:
-                self._counts.published += 1
-            else:
-                self._counts.publish_failed += 1
-        if rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+            self._counts.resumed = resumed
+            self._refresh_pending()
+        if resumed:
+            log.info(
+                "resuming unfinished alerts from the outbox",
+                extra={
+                    "count": resumed,
+                    "unpublished": self._outbox.unpublished(),
+                    "unpushed": self._outbox.unpushed(),
+                    "path": str(self._outbox.path),
+                },
+            )
+
+    def _prune(self) -> None:
+        pruned = self._outbox.prune(self._retention_s)
+        if pruned:
+            log.info(
+                "finished alerts pruned from the outbox",
+                extra={"count": pruned, "retention_days": self._retention_s / 86_400.0},
+            )
+
+    def _log_left_over(self) -> None:
+        """Name the alerts the workers did not finish before close."""
+        kept = "kept in the outbox" if self._durable else "lost (in-memory outbox)"
+        level = logging.WARNING if self._durable else logging.ERROR
+        for what, count, ids in (
+            ("published", self._outbox.unpublished(), self._outbox.unpublished_ids),
+            ("pushed", self._outbox.unpushed(), self._outbox.unpushed_ids),
+        ):
+            if count:
+                log.log(
+                    level,
+                    f"alerts not {what} before close",
+                    extra={"count": count, "alert_ids": ids(LOGGED_IDS_MAX), "outcome": kept},
+                )
+
+    def _refresh_pending(self) -> None:
+        """Recount the unfinished alerts (call with ``self._cond`` held) and wake waiters."""
+        self._counts.pending = self._outbox.unfinished()
+        self._cond.notify_all()
+
+    def _stopping(self, remaining: Callable[[], int]) -> bool:
+        """True when a worker must stop: closing, and past the deadline or out of work."""
+        with self._cond:
+            if not self._closing:
+                return False
+            if time.monotonic() >= self._deadline:
+                return True
+        return remaining() == 0
+
+    def _idle(self, lane: str, due_at: float | None) -> None:
+        """Sleep until new work, ``due_at`` (wall clock), the close deadline or IDLE_MAX_S."""
+        with self._cond:
+            if not self._wake[lane]:
+                timeout = IDLE_MAX_S
+                if due_at is not None:
+                    timeout = min(timeout, max(0.0, due_at - time.time()))
+                if self._closing:
+                    timeout = min(timeout, max(0.0, self._deadline - time.monotonic()))
+                self._cond.wait(timeout)
+            self._wake[lane] = False
+
+    def _guarded(self, lane: str, step: Callable[[], bool]) -> None:
+        """Run a worker's steps until it must stop; survive unexpected errors."""
+        while True:
+            try:
+                if not step():
+                    return
+            except OutboxClosedError:
+                return
+            except Exception:
+                log.exception("alert worker error; retrying", extra={"worker": lane})
+                with self._cond:
+                    self._cond.wait(ERROR_PAUSE_S)
+
+    # -- MQTT -----------------------------------------------------------------------------
+    def _run_mqtt(self) -> None:
+        next_prune = time.monotonic() + PRUNE_INTERVAL_S
+
+        def step() -> bool:
+            nonlocal next_prune
+            if self._stopping(lambda: len(self._in_flight) + self._outbox.unpublished()):
+                return False
+            self._mqtt_step()
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_INTERVAL_S
+                self._prune()
+            return True
+
+        self._guarded(_MQTT, step)
+
+    def _mqtt_step(self) -> None:
+        """Hand due alerts to MQTT, collect PUBACKs, then wait a little."""
+        room = self._queue_max - len(self._in_flight)
+        if room > 0:
+            for entry in self._outbox.due_publications(room, exclude=self._in_flight):
+                self._hand_over(entry)
+        self._collect_pubacks()
+        if not self._in_flight:
+            self._idle(_MQTT, self._outbox.next_publication_at())
+            return
+        oldest = next(iter(self._in_flight.values()))
+        if oldest.info is not None:
+            with contextlib.suppress(RuntimeError, ValueError):  # collected on the next step
+                oldest.info.wait_for_publish(PUBACK_POLL_S)
+
+    def _hand_over(self, entry: OutboxEntry) -> None:
+        topic = alerts_topic(entry.alert().building)
+        try:
+            result = self._publish(topic, entry.payload)
+        except Exception as exc:  # noqa: BLE001 - a failed attempt, logged with its traceback
+            self._publish_failed(entry, f"publish raised {exc!r}", exc_info=True)
+            return
+        info = result if isinstance(result, paho.MQTTMessageInfo) else None
+        if info is not None and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+            # paho queued the message and sends it on reconnect, but leaves rc at NO_CONN,
+            # which would make wait_for_publish raise even after the PUBACK: it is queued.
+            info.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
             log.warning(
                 "MQTT disconnected; alert queued until reconnect",
-                extra={"alert_id": alert.alert_id, "topic": topic},
+                extra={"alert_id": entry.alert_id, "topic": topic},
             )
-        elif not accepted:
-            log.error(
-                "alert publish refused by MQTT client",
-                extra={"alert_id": alert.alert_id, "topic": topic, "rc": int(rc)},
-            )
+        elif info is not None and info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._publish_failed(entry, f"MQTT client refused: {paho.error_string(info.rc)}")
+            return
+        self._in_flight[entry.alert_id] = _Handoff(entry, topic, info, time.monotonic())
 
-    def _enqueue(self, alert: Alert) -> None:
-        delivery = _Delivery(PushNotification.from_alert(alert), list(self._channels))
-        with self._cond:
-            reason = (
-                "dispatcher closed"
-                if self._closing
-                else "push queue full"
-                if self._counts.pending >= self._queue_max
-                else None
+    def _collect_pubacks(self) -> None:
+        """Mark every acknowledged alert published (one transaction)."""
+        done: list[_Handoff] = []
+        for key, handoff in list(self._in_flight.items()):
+            try:
+                published = handoff.info is None or handoff.info.is_published()
+            except (RuntimeError, ValueError) as exc:
+                del self._in_flight[key]
+                self._publish_failed(handoff.entry, f"MQTT publish failed: {exc}")
+                continue
+            if published:
+                done.append(handoff)
+            elif not handoff.warned and time.monotonic() - handoff.since > PUBACK_WARN_S:
+                handoff.warned = True
+                log.warning(
+                    "alert still waiting for its PUBACK",
+                    extra={"alert_id": key, "topic": handoff.topic, "waited_s": PUBACK_WARN_S},
+                )
+        if not done:
+            return
+        self._outbox.mark_published(h.entry.alert_id for h in done)
+        for handoff in done:
+            del self._in_flight[handoff.entry.alert_id]
+            log.info(
+                "alert published",
+                extra={
+                    "alert_id": handoff.entry.alert_id,
+                    "topic": handoff.topic,
+                    "attempts": handoff.entry.publish_attempts + 1,
+                },
             )
-            if reason is None:
-                self._ready.append(delivery)
-                self._counts.pending += 1
-                self._cond.notify_all()
-                return
-            self._counts.push_dropped += 1
-        log.error(
-            "alert push dropped",
-            extra={"alert_id": alert.alert_id, "reason": reason, "queue_max": self._queue_max},
+        with self._cond:
+            self._counts.published += len(done)
+            self._refresh_pending()
+
+    def _publish_failed(self, entry: OutboxEntry, error: str, *, exc_info: bool = False) -> None:
+        """Schedule another attempt: MQTT publication is never given up."""
+        attempt = entry.publish_attempts + 1
+        delay = backoff_delay(attempt, self._retry_initial_s, self._rng)
+        self._outbox.record_publish_failure(
+            entry.alert_id, retry_at=time.time() + delay, error=error
+        )
+        with self._cond:
+            self._counts.publish_failed += 1
+        log.warning(
+            "alert publish failed, retrying",
+            extra={
+                "alert_id": entry.alert_id,
+                "attempt": attempt,
+                "retry_in_s": round(delay, 3),
+                "error": error,
+            },
+            exc_info=exc_info,
         )
 
-    def _next(self) -> _Delivery | None:
-        """The next delivery to attempt, waiting for one; None when the worker must stop."""
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                if self._closing and (now >= self._deadline or self._counts.pending == 0):
-                    return None
-                if self._ready:
-                    self._in_flight = self._ready.popleft()
-                    return self._in_flight
-                if self._retrying and self._retrying[0].due <= now:
-                    self._in_flight = heapq.heappop(self._retrying).delivery
-                    return self._in_flight
-                waits = [r.due - now for r in self._retrying[:1]]
-                if self._closing:
-                    waits.append(self._deadline - now)
-                self._cond.wait(min(waits) if waits else None)
+    # -- push -----------------------------------------------------------------------------
+    def _run_push(self) -> None:
+        def step() -> bool:
+            if self._stopping(self._outbox.unpushed):
+                return False
+            due = self._outbox.due_pushes(1)
+            if not due:
+                self._idle(_PUSH, self._outbox.next_push_at())
+                return True
+            self._attempt(due[0])
+            return True
 
-    def _run(self) -> None:
-        while (delivery := self._next()) is not None:
-            self._attempt(delivery)
+        self._guarded(_PUSH, step)
 
-    def _attempt(self, delivery: _Delivery) -> None:
-        delivery.attempts += 1
-        key = delivery.notification.key
-        delivery.channels = [c for c in delivery.channels if not self._send(c, delivery)]
-        if not delivery.channels:
-            self._finish(pushed=True)
-            log.info("alert pushed", extra={"alert_id": key, "attempts": delivery.attempts})
+    def _attempt(self, entry: OutboxEntry) -> None:
+        """Push one alert to every channel that has not accepted it yet; record the outcome."""
+        key = entry.alert_id
+        notification = PushNotification.from_alert(entry.alert())
+        done = set(entry.push_done)
+        failed = [
+            channel.name
+            for name, channel in zip(self._channel_keys, self._channels, strict=True)
+            if name not in done and not self._send(channel, notification, done, name)
+        ]
+        attempts = entry.push_attempts + 1
+        if not failed:
+            self._outbox.mark_pushed(key, done)
+            with self._cond:
+                self._counts.pushed += 1
+                self._refresh_pending()
+            log.info("alert pushed", extra={"alert_id": key, "attempts": attempts})
             return
-        names = [c.name for c in delivery.channels]
-        if delivery.attempts > self._retries:
-            self._finish(pushed=False)
+        error = f"not accepted by {', '.join(failed)}"
+        if attempts > self._retries:
+            self._outbox.give_up_push(key, done, error=error)
+            with self._cond:
+                self._counts.push_failed += 1
+                self._refresh_pending()
             log.error(
                 "alert push failed, giving up",
-                extra={"alert_id": key, "attempts": delivery.attempts, "channels": names},
+                extra={"alert_id": key, "attempts": attempts, "channels": failed},
             )
             return
-        delay = backoff_delay(delivery.attempts, self._retry_initial_s, self._rng)
+        delay = backoff_delay(attempts, self._retry_initial_s, self._rng)
+        self._outbox.record_push_failure(key, done, retry_at=time.time() + delay, error=error)
         log.warning(
             "alert push failed, retrying",
             extra={
                 "alert_id": key,
-                "attempt": delivery.attempts,
+                "attempt": attempts,
                 "retries": self._retries,
                 "retry_in_s": round(delay, 3),
-                "channels": names,
+                "channels": failed,
             },
         )
-        with self._cond:
-            retry = _Retry(time.monotonic() + delay, next(self._order), delivery)
-            heapq.heappush(self._retrying, retry)
-            self._in_flight = None
 
-    def _send(self, channel: Channel, delivery: _Delivery) -> bool:
+    def _send(
+        self, channel: Channel, notification: PushNotification, done: set[str], name: str
+    ) -> bool:
+        """One channel, one attempt; a channel that raises has failed this attempt."""
         try:
-            return channel.send(delivery.notification)
+            accepted = channel.send(notification)
         except Exception:
             log.warning(
                 "alert push channel raised",
-                extra={"alert_id": delivery.notification.key, "channel": channel.name},
+                extra={"alert_id": notification.key, "channel": channel.name},
                 exc_info=True,
             )
             return False
+        if accepted:
+            done.add(name)
+        return accepted
 
-    def _finish(self, *, pushed: bool) -> None:
-        with self._cond:
-            self._in_flight = None
-            self._counts.pending -= 1
-            if pushed:
-                self._counts.pushed += 1
-            else:
-                self._counts.push_failed += 1
-            self._cond.notify_all()
+
+def _channel_keys(channels: Sequence[Channel]) -> list[str]:
+    """A stable key per channel for the outbox: its name, numbered when names repeat."""
+    counts: dict[str, itertools.count[int]] = {}
+    keys = []
+    for channel in channels:
+        n = next(counts.setdefault(channel.name, itertools.count(1)))
+        keys.append(channel.name if n == 1 else f"{channel.name}#{n}")
+    return keys

@@ -44,6 +44,7 @@ def make_batch(n: int, seed: int = 7) -> ScreeningPoints:
         decision=np.where(fever, "fever", "pass").tolist(),
         person_id=[f"p-{i % 5000}" if i % 3 else None for i in range(n)],
         reading_id=[f"{d}:{s}" for d, s in zip(device_ids, seq.tolist(), strict=True)],
+        clock=[None] * n,
     )
 
 

@@ -6,8 +6,10 @@ and a durable per-device sequence number, and publishes each reading at QoS 1. R
 go to the dead-letter topic with their reason. Its own status and its devices' statuses are
 retained; the will marks the edge ``offline`` if it dies.
 
-Delivery in this version relies on paho's in-memory queue while the broker is away; the disk
-buffer (store-and-forward) plugs in at :meth:`EdgeAgent._send` (issue 3).
+Each reading is committed to the disk buffer (:mod:`thermogate.edge.buffer`) before anything
+else happens to it, and the forwarder (:mod:`thermogate.edge.forwarder`) sends it and retires
+it on the broker's PUBACK: nothing is lost when the broker, the network or the gateway is down,
+or when the edge itself is killed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import datetime as dt
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -32,9 +35,11 @@ from thermogate.contract import (
 from thermogate.contract.deadletters import dead_letter
 from thermogate.contract.device_frames import CardSwipe, HandheldReading, Heartbeat
 from thermogate.contract.pseudonym import pseudonymous_id
-from thermogate.contract.topics import deadletter_topic, readings_topic, status_topic
+from thermogate.contract.topics import deadletter_topic, status_topic
+from thermogate.edge.buffer import ReadingBuffer
+from thermogate.edge.clock import ClockWatch
+from thermogate.edge.forwarder import Forwarder
 from thermogate.edge.pairing import CardPairer
-from thermogate.edge.sequence import SequenceStore
 from thermogate.edge.serial_source import (
     FrameEvent,
     PortEvent,
@@ -52,8 +57,9 @@ class EdgeStats:
     """Counters an operator (and the demo's view) can read."""
 
     frames: int = 0
-    readings_published: int = 0
+    readings_buffered: int = 0
     swipes: int = 0
+    clock_jumps: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
 
 
@@ -70,17 +76,30 @@ class EdgeAgent:
                 self._devices[device_id] = device
         self._key = settings.edge.pseudonym_key.get_secret_value().encode("utf-8")
         self._pairer = CardPairer(settings.edge.pairing_window_s)
-        self._sequences = SequenceStore(settings.edge.data_dir / self._edge.id / "sequence.sqlite3")
+        self.buffer = ReadingBuffer(
+            settings.edge.data_dir / self._edge.id / "buffer.sqlite3",
+            settings.edge.buffer_capacity,
+        )
         self._events: queue.Queue[SerialEvent] = queue.Queue(maxsize=10_000)
         self._stop = threading.Event()
         self._battery: dict[str, int] = {}
+        self._last_seen: dict[str, dt.datetime] = {}
         self._last_ts: dict[str, dt.datetime] = {}
+        self._clock = ClockWatch(settings.edge.clock_jump_s)
         self.stats = EdgeStats()
         self._mqtt = MqttConnection(
             settings.mqtt,
             client_id=f"thermogate-edge-{self._edge.id}",
             will=self._status(ComponentKind.EDGE, self._edge.id, StatusState.OFFLINE),
             births=[self._status(ComponentKind.EDGE, self._edge.id, StatusState.ONLINE)],
+            on_published=self._on_published,
+        )
+        self.forwarder = Forwarder(
+            self.buffer,
+            self._mqtt,
+            replay_rate_per_s=settings.edge.replay_rate_per_s,
+            replay_batch_max=settings.edge.replay_batch_max,
+            stop=self._stop,
         )
         self._readers = [
             SerialDeviceReader(device, self._events, self._stop, settings.edge.read_timeout_s)
@@ -97,6 +116,7 @@ class EdgeAgent:
     def start(self) -> None:
         """Connect to the broker and start reading every device."""
         self._mqtt.start()
+        self.forwarder.start()
         for reader in self._readers:
             reader.start()
         self._loop.start()
@@ -108,26 +128,64 @@ class EdgeAgent:
         for reader in self._readers:
             reader.join(timeout)
         self._loop.join(timeout)
+        self.forwarder.join(timeout)
         finals = [self._status(ComponentKind.DEVICE, d, StatusState.STOPPED) for d in self._devices]
         finals.append(self._status(ComponentKind.EDGE, self._edge.id, StatusState.STOPPED))
         self._mqtt.stop(finals, timeout)
-        self._sequences.close()
         log.info(
             "edge stopped",
-            extra={"edge_id": self._edge.id, "published": self.stats.readings_published},
+            extra={
+                "edge_id": self._edge.id,
+                "buffered": self.stats.readings_buffered,
+                "pending": self.buffer.pending,
+            },
         )
+        self.buffer.close()
+
+    def _on_published(self, mid: int, accepted: bool) -> None:
+        self.forwarder.on_published(mid, accepted)
 
     def wait_connected(self, timeout: float | None = None) -> bool:
         """Block until the broker connection is up."""
         return self._mqtt.wait_connected(timeout)
 
     def _run(self) -> None:
+        next_status = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + self._settings.edge.status_interval_s
+                self._publish_statuses()
             try:
                 event = self._events.get(timeout=0.2)
             except queue.Empty:
                 continue
             self._handle(event)
+
+    def _publish_statuses(self) -> None:
+        """Periodic, retained: the edge with its buffer, each device with when it was heard."""
+        if not self._mqtt.connected.is_set():
+            return
+        self._publish(
+            self._status(
+                ComponentKind.EDGE,
+                self._edge.id,
+                StatusState.ONLINE,
+                buffer_pending=self.buffer.pending,
+                buffer_capacity=self.buffer.capacity,
+                buffer_dropped=self.buffer.dropped,
+                clock_jumps=self.stats.clock_jumps,
+            )
+        )
+        for device_id in self._devices:
+            self._publish(
+                self._status(
+                    ComponentKind.DEVICE,
+                    device_id,
+                    StatusState.ONLINE,
+                    battery_pct=self._battery.get(device_id),
+                    last_seen=self._last_seen.get(device_id),
+                )
+            )
 
     def _handle(self, event: SerialEvent) -> None:
         if isinstance(event, RejectEvent):
@@ -137,6 +195,7 @@ class EdgeAgent:
             self._publish(self._status(ComponentKind.DEVICE, event.device_id, state, event.detail))
         else:
             self.stats.frames += 1
+            self._last_seen[event.device_id] = utc_now()
             self._frame(event)
 
     def _frame(self, event: FrameEvent) -> None:
@@ -157,29 +216,35 @@ class EdgeAgent:
                     event.device_id,
                     StatusState.ONLINE,
                     detail,
-                    frame.battery_pct,
+                    battery_pct=frame.battery_pct,
+                    last_seen=self._last_seen.get(event.device_id),
                 )
             )
 
     def _reading(self, device_id: str, frame: HandheldReading, at: float) -> None:
         device = self._devices[device_id]
         card = self._pairer.reading(at)
-        reading = Reading(
-            device_id=device_id,
-            seq=self._sequences.next(device_id),
-            ts=self._stamp(device_id),
-            temp_c=frame.temp_c,
-            error=frame.error,
-            site=frame.site,
-            device_kind=device.wire_kind or DeviceKind.HANDHELD,
-            placement=device.placement,
-            building=self._edge.building,
-            entrance=self._edge.entrance,
-            person_id=pseudonymous_id(card, self._key) if card else None,
-            battery_pct=frame.battery_pct,
-            edge_id=self._edge.id,
+        ts = self._stamp(device_id)
+        self.buffer.append(
+            device_id,
+            lambda seq: Reading(
+                device_id=device_id,
+                seq=seq,
+                ts=ts,
+                temp_c=frame.temp_c,
+                error=frame.error,
+                site=frame.site,
+                device_kind=device.wire_kind or DeviceKind.HANDHELD,
+                placement=device.placement,
+                building=self._edge.building,
+                entrance=self._edge.entrance,
+                person_id=pseudonymous_id(card, self._key) if card else None,
+                battery_pct=frame.battery_pct,
+                edge_id=self._edge.id,
+            ),
         )
-        self._send(reading)
+        self.stats.readings_buffered += 1
+        self.forwarder.wake()
 
     def _stamp(self, device_id: str) -> dt.datetime:
         """UTC now, strictly after this device's previous reading (ms precision).
@@ -188,16 +253,14 @@ class EdgeAgent:
         millisecond, and databases that keep milliseconds only would merge them.
         """
         now = utc_now()
+        if self._clock.jumped():
+            self.stats.clock_jumps += 1
+            self._last_ts.clear()  # a jump back is real time now, not a reason to freeze
         last = self._last_ts.get(device_id)
         if last is not None and now <= last:
             now = last + dt.timedelta(milliseconds=1)
         self._last_ts[device_id] = now
         return now
-
-    def _send(self, reading: Reading) -> None:
-        topic = readings_topic(reading.building, reading.entrance, reading.device_id)
-        self._mqtt.publish(topic, encode(reading), qos=1)
-        self.stats.readings_published += 1
 
     def _reject(self, event: RejectEvent) -> None:
         self.stats.rejected[event.reason] += 1
@@ -223,15 +286,17 @@ class EdgeAgent:
         component_id: str,
         state: StatusState,
         detail: str | None = None,
-        battery_pct: int | None = None,
+        **fields: object,
     ) -> Publication:
-        status = Status(
-            component=component,
-            id=component_id,
-            state=state,
-            ts=utc_now(),
-            detail=detail,
-            battery_pct=battery_pct,
+        status = Status.model_validate(
+            {
+                "component": component,
+                "id": component_id,
+                "state": state,
+                "ts": utc_now(),
+                "detail": detail,
+                **fields,
+            }
         )
         return Publication(status_topic(component, component_id), encode(status), 1, True)
 

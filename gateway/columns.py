@@ -41,10 +41,32 @@ def _floats(values: Sequence[float | None]) -> npt.NDArray[np.float64]:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
+def lag_ms(columns: ReadingColumns) -> npt.NDArray[np.float64]:
+    """Gateway receive time minus event time, per reading."""
+    return columns.received_ns / 1e6 - columns.event_ms
+
+
+def clock_flags(
+    lag: npt.NDArray[np.float64], max_future_s: float, max_past_s: float
+) -> list[str | None]:
+    """``ahead`` / ``behind`` where the event time lies beyond the bounds, else None.
+
+    Flagged readings are stored all the same: an old reading is usually a replayed backlog,
+    and a reading from the future is a clock to fix, not a health record to lose.
+    """
+    flags = np.full(lag.shape, None, dtype=object)
+    flags[lag < -max_future_s * 1000] = "ahead"
+    flags[lag > max_past_s * 1000] = "behind"
+    return list(flags.tolist())
+
+
 def to_points(
-    readings: Sequence[Reading], columns: ReadingColumns, decisions: Decisions
+    readings: Sequence[Reading],
+    columns: ReadingColumns,
+    decisions: Decisions,
+    clock: Sequence[str | None],
 ) -> ScreeningPoints:
-    """The storage batch: readings, their decisions and the gateway's receive lag."""
+    """The storage batch: readings, their decisions, receive lag and clock flags."""
     return ScreeningPoints(
         ts_ns=point_timestamp_ns(columns.event_ms, columns.seq),
         building=[r.building for r in readings],
@@ -58,9 +80,10 @@ def to_points(
         adjusted_c=decisions.adjusted_c,
         ambient_c=_floats([r.ambient_c for r in readings]),
         battery_pct=_floats([r.battery_pct for r in readings]),
-        lag_ms=columns.received_ns / 1e6 - columns.event_ms,
+        lag_ms=lag_ms(columns),
         error=[None if r.error is None else r.error.value for r in readings],
         decision=decisions.labels(),
         person_id=[r.person_id for r in readings],
         reading_id=[r.reading_id for r in readings],
+        clock=clock,
     )

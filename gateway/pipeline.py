@@ -21,7 +21,7 @@ from thermogate.config import GatewaySettings
 from thermogate.contract import Alert, AlertKind, Reading, Severity, encode, utc_now
 from thermogate.contract.deadletters import dead_letter
 from thermogate.contract.topics import deadletter_topic, readings_topic
-from thermogate.gateway.columns import to_columns, to_points
+from thermogate.gateway.columns import clock_flags, lag_ms, to_columns, to_points
 from thermogate.gateway.engine import Decision, decide
 from thermogate.gateway.intake import Envelope
 from thermogate.gateway.validate import Checked, MessageValidator, Refusal
@@ -102,8 +102,17 @@ class BatchProcessor:
             return []
         columns = to_columns(checked.readings, checked.received_ns)
         decisions = decide(columns.temp_c, columns.has_error, self._settings.threshold_c)
+        clock = clock_flags(
+            lag_ms(columns), self._settings.max_future_skew_s, self._settings.max_past_skew_s
+        )
+        flagged = sum(flag is not None for flag in clock)
+        if flagged:
+            log.warning(
+                "readings with event times beyond the skew bounds, stored flagged",
+                extra={"readings": flagged},
+            )
         try:
-            self._ingestor.store(to_points(checked.readings, columns, decisions))
+            self._ingestor.store(to_points(checked.readings, columns, decisions, clock))
         except WriteRejected as exc:
             # The database will never take these points: keep them as dead letters rather
             # than hold up the flow behind them.

@@ -1,8 +1,9 @@
 """Decide for each received message which readings are good and what is refused, and why.
 
 A message is refused whole when it is not a valid v1 payload (size, encoding, JSON, schema,
-topic). Individual readings of a valid message are refused when they contradict their topic,
-come from a device missing from the registry, or lie too far in the future. Every refusal
+topic). Individual readings of a valid message are refused when they contradict their topic
+or come from a device missing from the registry. Event times are never a reason to refuse:
+readings beyond the skew bounds are stored and flagged (:func:`columns.clock_flags`). Every refusal
 becomes a :class:`Refusal` with the original bytes and a reason a person can act on.
 """
 
@@ -101,10 +102,4 @@ class MessageValidator:
         if device is not None and device.wire_kind is None:
             kind = device.kind
             return f"device {reading.device_id!r} is a {kind} in the registry, not a thermometer"
-        ahead_s = (reading.ts - received).total_seconds()
-        if ahead_s > self._settings.max_future_skew_s:
-            return (
-                f"event time {reading.ts.isoformat()} is {ahead_s:.0f} s ahead of the gateway "
-                f"clock (bound {self._settings.max_future_skew_s:.0f} s): clock skew at the source"
-            )
         return None

@@ -39,12 +39,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from thermogate.ingest.points import TAG_COLUMNS, ScreeningPoints
+from thermogate.ingest.points import FLOAT_FIELDS, STRING_FIELDS, TAG_COLUMNS, ScreeningPoints
 
-FLOAT_FIELDS: Final = ("temp_c", "adjusted_c", "ambient_c", "battery_pct", "lag_ms")
-"""Float columns, written when finite."""
-STRING_FIELDS: Final = ("error", "decision", "person_id", "reading_id")
-"""Text columns, written when not ``None``."""
 SORTED_TAGS: Final = tuple(sorted(TAG_COLUMNS))
 """Tags in key order, as InfluxDB recommends (it sorts them anyway, at a cost)."""
 CHUNK_ROWS: Final = 4096

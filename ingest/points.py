@@ -22,6 +22,10 @@ TAG_COLUMNS: tuple[str, ...] = (
     "site",
     "placement",
 )
+FLOAT_FIELDS: tuple[str, ...] = ("temp_c", "adjusted_c", "ambient_c", "battery_pct", "lag_ms")
+"""Float fields (NaN = absent)."""
+STRING_FIELDS: tuple[str, ...] = ("error", "decision", "person_id", "reading_id", "clock")
+"""String fields (None = absent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,8 @@ class ScreeningPoints:
     decision: Sequence[str]
     person_id: Sequence[str | None]
     reading_id: Sequence[str]
+    clock: Sequence[str | None]
+    """``ahead`` or ``behind`` when the event time lies beyond the gateway's skew bounds."""
 
     def __len__(self) -> int:
         return int(self.ts_ns.shape[0])

@@ -17,11 +17,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from thermogate.ingest.points import TAG_COLUMNS, ScreeningPoints
+from thermogate.ingest.points import FLOAT_FIELDS, STRING_FIELDS, TAG_COLUMNS, ScreeningPoints
 from thermogate.ingest.writer import WriteError
 
-FLOAT_COLUMNS: Final = ("temp_c", "adjusted_c", "ambient_c", "battery_pct", "lag_ms")
-TEXT_COLUMNS: Final = ("error", "decision", "person_id")
+FLOAT_COLUMNS: Final = FLOAT_FIELDS
+TEXT_COLUMNS: Final = tuple(name for name in STRING_FIELDS if name != "reading_id")
 COLUMNS: Final = (
     "reading_id",
     "ts_ns",
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS readings (
     {", ".join(f"{c} REAL" for c in FLOAT_COLUMNS)},
     error TEXT,
     decision TEXT NOT NULL,
-    person_id TEXT
+    person_id TEXT,
+    clock TEXT
 );
 CREATE INDEX IF NOT EXISTS readings_entrance ON readings (building, entrance);
 CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts_ns);

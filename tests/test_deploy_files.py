@@ -557,6 +557,7 @@ def _points(start_ms: int) -> ScreeningPoints:
         decision=list(column[7]),
         person_id=list(column[8]),
         reading_id=[f"{d}:{s}" for d, s in zip(column[1], seq.tolist(), strict=True)],
+        clock=[None] * n,
     )
 
 

@@ -6,11 +6,19 @@ import datetime as dt
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from mqtt_probe import MqttProbe
 
 from thermogate.config import Settings
-from thermogate.contract import ErrorCode, Site
+from thermogate.contract import (
+    DeviceKind,
+    ErrorCode,
+    Placement,
+    Reading,
+    Site,
+    utc_now,
+)
 from thermogate.contract.device_frames import (
     CardSwipe,
     HandheldReading,
@@ -19,8 +27,8 @@ from thermogate.contract.device_frames import (
 )
 from thermogate.contract.pseudonym import pseudonymous_id
 from thermogate.edge.agent import EdgeAgent
+from thermogate.edge.buffer import ReadingBuffer
 from thermogate.edge.pairing import CardPairer
-from thermogate.edge.sequence import SequenceStore
 from thermogate.firmware_sim.pty_port import VirtualSerialPort
 
 KEY = "edge-test-key"
@@ -177,11 +185,41 @@ def test_pairing_window_and_replacement():
     assert pairer.stats.unidentified_readings == 2
 
 
-def test_sequence_survives_reopen(tmp_path):
-    store = SequenceStore(tmp_path / "seq.sqlite3")
-    assert [store.next("hh-1") for _ in range(3)] == [1, 2, 3]
-    assert store.next("hh-2") == 1
-    store.close()
-    reopened = SequenceStore(tmp_path / "seq.sqlite3")
-    assert reopened.next("hh-1") == 4
+def _reading(seq: int) -> Reading:
+    return Reading(
+        device_id="hh-1",
+        seq=seq,
+        ts=utc_now(),
+        temp_c=36.5,
+        site=Site.FOREHEAD,
+        device_kind=DeviceKind.HANDHELD,
+        placement=Placement.DOOR,
+        building="wenyuan-2",
+        entrance="main",
+    )
+
+
+def test_buffer_numbers_stores_and_survives_reopen(tmp_path):
+    buffer = ReadingBuffer(tmp_path / "buffer.sqlite3", capacity=100)
+    readings = [buffer.append("hh-1", _reading) for _ in range(3)]
+    assert [r.seq for r in readings] == [1, 2, 3]
+    assert buffer.pending == 3
+    rows = buffer.between(0, buffer.max_id(), 10)
+    buffer.acknowledge([rows[0].id])
+    buffer.close()
+    reopened = ReadingBuffer(tmp_path / "buffer.sqlite3", capacity=100)
+    assert reopened.pending == 2
+    assert [orjson.loads(r.payload)["seq"] for r in reopened.between(0, 10**9, 10)] == [2, 3]
+    assert reopened.append("hh-1", _reading).seq == 4  # never reused
     reopened.close()
+
+
+def test_full_buffer_drops_the_oldest_and_counts(tmp_path):
+    buffer = ReadingBuffer(tmp_path / "buffer.sqlite3", capacity=100)
+    for _ in range(130):
+        buffer.append("hh-1", _reading)
+    assert buffer.pending == 100
+    assert buffer.dropped == 30
+    seqs = [orjson.loads(r.payload)["seq"] for r in buffer.between(0, 10**9, 1000)]
+    assert seqs == list(range(31, 131))
+    buffer.close()

@@ -84,13 +84,11 @@ def _settings(tmp_path: Path, mosquitto, influxdb1, victoria_metrics, inbox) -> 
     return Settings.model_validate(document)
 
 
-def _bad_payloads(settings: Settings) -> dict[str, tuple[str, bytes, str]]:
-    """name -> (topic, payload, expected start of the reason)."""
-    topic = readings_topic("wenyuan-2", "main", "ks-w2-lobby-1")
-    good = Reading(
+def _kiosk_reading(seq: int, ts: dt.datetime) -> Reading:
+    return Reading(
         device_id="ks-w2-lobby-1",
-        seq=999_000,
-        ts=utc_now(),
+        seq=seq,
+        ts=ts,
         temp_c=36.6,
         site=Site.CANTHUS,
         device_kind=DeviceKind.KIOSK,
@@ -98,8 +96,13 @@ def _bad_payloads(settings: Settings) -> dict[str, tuple[str, bytes, str]]:
         building="wenyuan-2",
         entrance="main",
     )
+
+
+def _bad_payloads(settings: Settings) -> dict[str, tuple[str, bytes, str]]:
+    """name -> (topic, payload, expected start of the reason)."""
+    topic = readings_topic("wenyuan-2", "main", "ks-w2-lobby-1")
+    good = _kiosk_reading(seq=999_000, ts=utc_now())
     document = orjson.loads(encode(good))
-    future = dict(document, ts=(utc_now() + dt.timedelta(hours=2)).isoformat())
     unknown_topic = readings_topic("wenyuan-2", "main", "ks-rogue-9")
     return {
         "malformed JSON": (topic, b'{"v":1,"device_id":', "malformed JSON"),
@@ -119,7 +122,6 @@ def _bad_payloads(settings: Settings) -> dict[str, tuple[str, bytes, str]]:
             orjson.dumps(dict(document, device_id="ks-rogue-9")),
             "unknown device",
         ),
-        "clock skew": (topic, orjson.dumps(future), "event time"),
         "non-UTF-8": (topic, b'{"v":1,"x":"\xff\xfe"}', "payload is not valid UTF-8"),
         "oversized": (topic, b" " * (settings.gateway.max_payload_bytes + 1), "payload of"),
         "future version": (topic, orjson.dumps(dict(document, v=2)), "unsupported wire version"),
@@ -192,6 +194,11 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
         bad = _bad_payloads(settings)
         for topic, payload, _reason in bad.values():
             probe.publish(topic, payload)
+        # Clocks gone wrong: kept and flagged, never refused.
+        for index, shift in enumerate((dt.timedelta(hours=2), -dt.timedelta(days=3))):
+            reading = _kiosk_reading(seq=990_000 + index, ts=utc_now() + shift)
+            probe.publish(readings_topic("wenyuan-2", "main", reading.device_id), encode(reading))
+            sent += 1
 
         def dead_letters() -> list[dict]:
             return [m.json() for m in probe.messages("thermogate/v1/deadletter/")]
@@ -229,6 +236,8 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
         }
         assert sum(row["decision"] == "fever" for row in rows) == fevers
         assert sum(row["decision"] == "invalid" for row in rows) == 4  # LO and HI, twice
+        flags = {row["reading_id"]: row.get("clock") for row in rows if row.get("clock")}
+        assert flags == {"ks-w2-lobby-1:990000": "ahead", "ks-w2-lobby-1:990001": "behind"}
 
         # Exactly one push per fever, each with its own idempotency key.
         alerts = inbox.alerts()

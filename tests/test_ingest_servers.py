@@ -68,6 +68,7 @@ def tricky_points(n: int = 6, *, start_ms: int | None = None) -> ScreeningPoints
         decision=['say "hi" \\ back\\slash' if i == 1 else "pass" for i in rows],
         person_id=[None if i % 2 else f"p-{i}" for i in rows],
         reading_id=[f"K-02:{100 + i}" for i in rows],
+        clock=["ahead" if i == 2 else None for i in rows],
     )
 
 
@@ -82,7 +83,7 @@ def expected_rows(points: ScreeningPoints) -> list[dict[str, Any]]:
         for name in ("temp_c", "adjusted_c", "ambient_c", "battery_pct", "lag_ms"):
             value = float(getattr(points, name)[i])
             row[name] = value if math.isfinite(value) else None
-        for name in ("error", "decision", "person_id", "reading_id"):
+        for name in ("error", "decision", "person_id", "reading_id", "clock"):
             text = getattr(points, name)[i]
             row[name] = None if text is None else text.replace("\n", " ")
         out.append(row)

@@ -170,6 +170,7 @@ def make_points(rows: list[dict[str, Any]]) -> ScreeningPoints:
         decision=column("decision", "pass"),
         person_id=column("person_id", None),
         reading_id=column("reading_id", "r"),
+        clock=column("clock", None),
     )
 
 
@@ -322,7 +323,7 @@ rows = st.fixed_dictionaries(
         "seq": int64,
         **dict.fromkeys(TAG_COLUMNS, text),
         **dict.fromkeys(FLOAT_FIELDS, some_floats),
-        **{name: st.one_of(st.none(), text) for name in ("error", "person_id")},
+        **{name: st.one_of(st.none(), text) for name in ("error", "person_id", "clock")},
         "decision": text,
         "reading_id": text,
     }

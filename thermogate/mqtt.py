@@ -30,6 +30,8 @@ RECONNECT_MAX_DELAY_S: Final = 30
 PUBLISH_ACK_TIMEOUT_S: Final = 10.0
 
 MessageHandler = Callable[[paho.MQTTMessage], None]
+PublishedHandler = Callable[[int, bool], None]
+"""Called on the network thread with (mid, accepted) when the broker acknowledges a publish."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class MqttConnection:
         manual_ack: bool = False,
         session_expiry_s: int | None = None,
         receive_maximum: int | None = None,
+        on_published: PublishedHandler | None = None,
     ) -> None:
         self._settings = settings
         self._births = list(births)
@@ -64,6 +67,8 @@ class MqttConnection:
         self._session_expiry_s = session_expiry_s
         self._receive_maximum = receive_maximum
         self.connected = threading.Event()
+        self.epoch = 0
+        """Counts successful connections: work tied to a connection compares it."""
         self._v5 = settings.protocol == "5"
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -83,6 +88,10 @@ class MqttConnection:
         self._client.on_disconnect = self._on_disconnect
         if on_message is not None:
             self._client.on_message = lambda _c, _u, message: on_message(message)
+        if on_published is not None:
+            self._client.on_publish = lambda _c, _u, mid, reason, _p: on_published(
+                mid, not reason.is_failure
+            )
 
     @property
     def client(self) -> paho.Client:
@@ -162,6 +171,7 @@ class MqttConnection:
                 log.error("subscribe failed", extra={"code": int(result)})
         for birth in self._births:
             client.publish(birth.topic, birth.payload, birth.qos, birth.retain)
+        self.epoch += 1
         self.connected.set()
         log.info(
             "MQTT connected",
