@@ -175,7 +175,11 @@ class AlertDispatcher:
         self._deadline = 0.0
         self._rng = random.Random()
         self._in_flight: dict[str, _Handoff] = {}  # the MQTT worker's alone
-        self._resume()
+        try:
+            self._resume()
+        except BaseException:
+            self._outbox.close()
+            raise
         self._workers = [threading.Thread(target=self._run_mqtt, name="alerts-mqtt", daemon=True)]
         if self._channels:
             self._workers.append(
@@ -377,9 +381,13 @@ class AlertDispatcher:
 
         def step() -> bool:
             nonlocal next_prune
+            self._hand_over_due()
+            self._collect_pubacks()
+            # Checked after the work and before the wait: a close that came during the work
+            # must not be slept through.
             if self._stopping(lambda: len(self._in_flight) + self._outbox.unpublished()):
                 return False
-            self._mqtt_step()
+            self._await_mqtt()
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + PRUNE_INTERVAL_S
                 self._prune()
@@ -387,13 +395,15 @@ class AlertDispatcher:
 
         self._guarded(_MQTT, step)
 
-    def _mqtt_step(self) -> None:
-        """Hand due alerts to MQTT, collect PUBACKs, then wait a little."""
+    def _hand_over_due(self) -> None:
+        """Hand the due alerts to MQTT, as many as fit beside those awaiting a PUBACK."""
         room = self._queue_max - len(self._in_flight)
         if room > 0:
             for entry in self._outbox.due_publications(room, exclude=self._in_flight):
                 self._hand_over(entry)
-        self._collect_pubacks()
+
+    def _await_mqtt(self) -> None:
+        """Wait a little for the oldest PUBACK, or for new work when none is awaited."""
         if not self._in_flight:
             self._idle(_MQTT, self._outbox.next_publication_at())
             return
@@ -497,11 +507,14 @@ class AlertDispatcher:
         key = entry.alert_id
         notification = PushNotification.from_alert(entry.alert())
         done = set(entry.push_done)
-        failed = [
-            channel.name
-            for name, channel in zip(self._channel_keys, self._channels, strict=True)
-            if name not in done and not self._send(channel, notification, done, name)
-        ]
+        failed: list[str] = []
+        for name, channel in zip(self._channel_keys, self._channels, strict=True):
+            if name in done:
+                continue
+            if self._send(channel, notification):
+                done.add(name)
+            else:
+                failed.append(channel.name)
         attempts = entry.push_attempts + 1
         if not failed:
             self._outbox.mark_pushed(key, done)
@@ -534,12 +547,10 @@ class AlertDispatcher:
             },
         )
 
-    def _send(
-        self, channel: Channel, notification: PushNotification, done: set[str], name: str
-    ) -> bool:
+    def _send(self, channel: Channel, notification: PushNotification) -> bool:
         """One channel, one attempt; a channel that raises has failed this attempt."""
         try:
-            accepted = channel.send(notification)
+            return channel.send(notification)
         except Exception:
             log.warning(
                 "alert push channel raised",
@@ -547,9 +558,6 @@ class AlertDispatcher:
                 exc_info=True,
             )
             return False
-        if accepted:
-            done.add(name)
-        return accepted
 
 
 def _channel_keys(channels: Sequence[Channel]) -> list[str]:

@@ -33,7 +33,13 @@ from thermogate.contract import (
     utc_now,
 )
 from thermogate.contract.deadletters import dead_letter
-from thermogate.contract.device_frames import CardSwipe, HandheldReading, Heartbeat
+from thermogate.contract.device_frames import (
+    CardSwipe,
+    HandheldReading,
+    Heartbeat,
+    ReadingAck,
+    encode_ack,
+)
 from thermogate.contract.pseudonym import pseudonymous_id
 from thermogate.contract.topics import deadletter_topic, status_topic
 from thermogate.edge.buffer import ReadingBuffer
@@ -59,6 +65,7 @@ class EdgeStats:
     frames: int = 0
     readings_buffered: int = 0
     swipes: int = 0
+    resends_dropped: int = 0
     clock_jumps: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
 
@@ -106,6 +113,7 @@ class EdgeAgent:
             for device in self._devices.values()
             if device.port is not None
         ]
+        self._readers_by_device = {reader.device_id: reader for reader in self._readers}
         self._loop = threading.Thread(target=self._run, name=f"edge-{self._edge.id}", daemon=True)
 
     @property
@@ -204,7 +212,7 @@ class EdgeAgent:
             self.stats.swipes += 1
             self._pairer.swipe(frame.card_id, event.monotonic)
         elif isinstance(frame, HandheldReading):
-            self._reading(event.device_id, frame, event.monotonic)
+            self._reading(event, frame)
         elif isinstance(frame, Heartbeat) and self._battery.get(event.device_id) != (
             frame.battery_pct
         ):
@@ -221,11 +229,16 @@ class EdgeAgent:
                 )
             )
 
-    def _reading(self, device_id: str, frame: HandheldReading, at: float) -> None:
+    def _reading(self, event: FrameEvent, frame: HandheldReading) -> None:
+        device_id = event.device_id
+        if self.buffer.seen(device_id, event.raw):
+            self.stats.resends_dropped += 1  # stored before; our answer was lost
+            self._acknowledge(device_id, frame.dseq)
+            return
         device = self._devices[device_id]
-        card = self._pairer.reading(at)
+        card = self._pairer.reading(event.monotonic)
         ts = self._stamp(device_id)
-        self.buffer.append(
+        stored = self.buffer.append(
             device_id,
             lambda seq: Reading(
                 device_id=device_id,
@@ -242,9 +255,18 @@ class EdgeAgent:
                 battery_pct=frame.battery_pct,
                 edge_id=self._edge.id,
             ),
+            frame=event.raw,
         )
-        self.stats.readings_buffered += 1
-        self.forwarder.wake()
+        self._acknowledge(device_id, frame.dseq)
+        if stored is not None:
+            self.stats.readings_buffered += 1
+            self.forwarder.wake()
+
+    def _acknowledge(self, device_id: str, dseq: int) -> None:
+        """Tell the handheld its reading is on disk, so it can forget it."""
+        reader = self._readers_by_device.get(device_id)
+        if reader is not None:
+            reader.send(encode_ack(ReadingAck(dseq)))
 
     def _stamp(self, device_id: str) -> dt.datetime:
         """UTC now, strictly after this device's previous reading (ms precision).

@@ -40,8 +40,17 @@ _SCHEMA: Final = (
     " payload BLOB NOT NULL,"
     " created_ms INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS outbox_device ON outbox (device_id, id)",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS recent_frames ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " device_id TEXT NOT NULL,"
+    " frame BLOB NOT NULL,"
+    " at_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS recent_frames_key ON recent_frames (device_id, frame)",
 )
+RECENT_FRAMES_KEPT: Final = 4096
+"""Per device, how many stored frames are remembered to recognise a device's resend."""
+RECENT_FRAMES_MAX_AGE_MS: Final = 24 * 3600 * 1000
+"""A resend older than this is taken as a new reading (a device rebooted, reusing numbers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +86,32 @@ class ReadingBuffer:
         """Readings stored and not yet acknowledged by the broker."""
         return self._pending
 
-    def append(self, device_id: str, build: Callable[[int], Reading]) -> Reading:
-        """Number, build and store one reading; durable when this returns."""
+    def seen(self, device_id: str, frame: bytes) -> bool:
+        """Whether this exact frame of this device was stored recently (a device's resend)."""
+        with self._lock:
+            return self._seen(device_id, frame)
+
+    def _seen(self, device_id: str, frame: bytes) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM recent_frames WHERE device_id = ? AND frame = ? AND at_ms >= ?",
+            (device_id, frame, int(time.time() * 1000) - RECENT_FRAMES_MAX_AGE_MS),
+        ).fetchone()
+        return row is not None
+
+    def append(
+        self, device_id: str, build: Callable[[int], Reading], frame: bytes | None = None
+    ) -> Reading | None:
+        """Number, build and store one reading; durable when this returns.
+
+        ``frame`` is the device's line: when it was stored already (the device sent it again
+        because our acknowledgement was lost) nothing is stored and None is returned.
+        """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if frame is not None and self._seen(device_id, frame):
+                    self._db.execute("ROLLBACK")
+                    return None
                 row = self._db.execute(
                     "INSERT INTO sequence (device_id, last) VALUES (?, 1) "
                     "ON CONFLICT(device_id) DO UPDATE SET last = last + 1 RETURNING last",
@@ -93,6 +123,8 @@ class ReadingBuffer:
                     "INSERT INTO outbox (device_id, topic, payload, created_ms) VALUES (?,?,?,?)",
                     (device_id, topic, encode(reading), int(time.time() * 1000)),
                 )
+                if frame is not None:
+                    self._remember(device_id, frame)
                 overflow = self._pending + 1 - self.capacity
                 if overflow > 0:
                     self._db.execute(
@@ -109,6 +141,20 @@ class ReadingBuffer:
                 self.dropped += overflow
                 self._log_drop()
             return reading
+
+    def _remember(self, device_id: str, frame: bytes) -> None:
+        cursor = self._db.execute(
+            "INSERT INTO recent_frames (device_id, frame, at_ms) VALUES (?, ?, ?)",
+            (device_id, frame, int(time.time() * 1000)),
+        )
+        newest = int(cursor.lastrowid or 0)
+        if newest % 256 == 0:  # prune now and then, keeping the newest per device
+            self._db.execute(
+                "DELETE FROM recent_frames WHERE device_id = ? AND id <= ("
+                " SELECT id FROM recent_frames WHERE device_id = ? ORDER BY id DESC"
+                " LIMIT 1 OFFSET ?)",
+                (device_id, device_id, RECENT_FRAMES_KEPT),
+            )
 
     def max_id(self) -> int:
         """The id of the newest buffered reading (0 when empty)."""

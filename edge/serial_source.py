@@ -35,6 +35,8 @@ class FrameEvent:
     device_id: str
     frame: Frame
     monotonic: float
+    raw: bytes
+    """The line as received: a device's resend of a reading is byte-for-byte the same."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,25 @@ class SerialDeviceReader(threading.Thread):
         self._events = events
         self._stop_event = stop
         self._read_timeout_s = read_timeout_s
+        self._open: serial.Serial | None = None
+        self._write_lock = threading.Lock()
+
+    @property
+    def device_id(self) -> str:
+        """The device this reader reads."""
+        return self._device.id
+
+    def send(self, data: bytes) -> bool:
+        """Write to the device (acknowledgements); False when the port is not open."""
+        with self._write_lock:
+            port = self._open
+            if port is None:
+                return False
+            try:
+                port.write(data)
+            except (serial.SerialException, OSError):
+                return False
+            return True
 
     def run(self) -> None:
         """Open, read, reopen on failure, until stopped."""
@@ -87,7 +108,13 @@ class SerialDeviceReader(threading.Thread):
                 ) as port:
                     self._events.put(PortEvent(self._device.id, True, f"opened {self._port}"))
                     delay = REOPEN_MIN_DELAY_S
-                    self._read(port)
+                    with self._write_lock:
+                        self._open = port
+                    try:
+                        self._read(port)
+                    finally:
+                        with self._write_lock:
+                            self._open = None
             except (serial.SerialException, OSError) as exc:
                 self._events.put(PortEvent(self._device.id, False, str(exc)))
                 log.warning(
@@ -116,6 +143,6 @@ class SerialDeviceReader(threading.Thread):
         if isinstance(item, Rejected):
             return RejectEvent(self._device.id, item.raw, item.reason)
         try:
-            return FrameEvent(self._device.id, parse_frame(item), now)
+            return FrameEvent(self._device.id, parse_frame(item), now, item)
         except ContractError as exc:
             return RejectEvent(self._device.id, item, exc.reason)

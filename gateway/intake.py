@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,13 +30,16 @@ class Envelope:
     mid: int
     qos: int
     received_ns: int
+    epoch: int
+    """The connection it arrived on: its ``mid`` means nothing on another one."""
 
 
 class Intake:
     """Bounded hand-off from the network thread to the batch worker."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, epoch: Callable[[], int]) -> None:
         self.queue: queue.Queue[Envelope] = queue.Queue(maxsize=maxsize)
+        self._epoch = epoch
         self._last_full_log = 0.0
 
     def on_message(self, message: paho.MQTTMessage) -> None:
@@ -46,6 +50,7 @@ class Intake:
             mid=message.mid,
             qos=message.qos,
             received_ns=time.time_ns(),
+            epoch=self._epoch(),
         )
         try:
             self.queue.put_nowait(envelope)

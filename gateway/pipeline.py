@@ -65,7 +65,7 @@ class BatchProcessor:
         ingestor: Ingestor,
         alerts: AlertSink,
         publish: Publish,
-        ack: Callable[[int, int], None],
+        ack: Callable[[Envelope], None],
     ) -> None:
         self._settings = settings
         self._validator = validator
@@ -86,7 +86,7 @@ class BatchProcessor:
         self._dead_letter_all(checked.refusals)
         for envelope in envelopes:
             if envelope.qos > 0:
-                self._ack(envelope.mid, envelope.qos)
+                self._ack(envelope)
         with self._lock:
             self.stats.messages += len(envelopes)
             self.stats.readings_in += len(checked.readings) + len(checked.refusals)

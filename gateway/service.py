@@ -18,7 +18,7 @@ from thermogate.alerts import AlertDispatcher
 from thermogate.config import Settings
 from thermogate.contract import ComponentKind, Status, StatusState, encode, utc_now
 from thermogate.contract.topics import READINGS_FILTER, status_topic
-from thermogate.gateway.intake import Intake
+from thermogate.gateway.intake import Envelope, Intake
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
 from thermogate.gateway.validate import MessageValidator
 from thermogate.ingest import IngestAborted, build_ingestor
@@ -37,7 +37,7 @@ class Gateway:
         self._settings = settings
         config = settings.gateway
         self._stop = threading.Event()
-        self._intake = Intake(config.queue_max)
+        self._intake = Intake(config.queue_max, epoch=lambda: self._mqtt.epoch)
         self._mqtt = MqttConnection(
             settings.mqtt,
             client_id=f"thermogate-{config.id}",
@@ -50,14 +50,14 @@ class Gateway:
             receive_maximum=min(config.queue_max, 65_535),
         )
         self.ingestor = build_ingestor(settings.ingest, self._stop)
-        self.alerts = AlertDispatcher(self._publish, settings.alerts)
+        self.alerts = AlertDispatcher(self._publish, settings.alerts, state_dir=config.state_dir)
         self._processor = BatchProcessor(
             settings=config,
             validator=MessageValidator(config, {d.id: d for d in settings.devices}),
             ingestor=self.ingestor,
             alerts=self.alerts,
             publish=self._publish,
-            ack=self._mqtt.ack,
+            ack=self._ack,
         )
         self._worker = threading.Thread(target=self._run, name="gateway-batches", daemon=True)
 
@@ -93,6 +93,15 @@ class Gateway:
             "gateway stopped",
             extra={"stored": self.stats.stored, "dead_letters": self.stats.dead_letters},
         )
+
+    def _ack(self, envelope: Envelope) -> None:
+        """PUBACK a stored message, if it came on the current connection.
+
+        After a reconnect the broker redelivers what was not acknowledged, under new packet
+        ids; acknowledging an old id could acknowledge a different, unstored message.
+        """
+        if envelope.epoch == self._mqtt.epoch:
+            self._mqtt.ack(envelope.mid, envelope.qos)
 
     def _publish(self, topic: str, payload: bytes) -> paho.MQTTMessageInfo:
         return self._mqtt.publish(topic, payload, qos=1)

@@ -296,6 +296,22 @@ def test_an_alert_published_while_disconnected_counts_once_the_broker_acknowledg
     assert dispatcher.counters.published == 1
 
 
+def test_close_right_after_raise_delivers_and_returns_at_once() -> None:
+    published: list[str] = []
+    channel = CountingChannel("inbox")
+    for n in range(20):  # a close that races the workers must not be slept through
+        dispatcher = AlertDispatcher(
+            lambda topic, _p: published.append(topic), settings_for(), channels=[channel]
+        )
+        dispatcher.raise_alert(make_alert(n))
+        started = time.monotonic()
+        dispatcher.close()
+        assert time.monotonic() - started < 1.0
+        assert (len(published), len(channel.sent), dispatcher.counters.pending) == (n + 1,) * 2 + (
+            0,
+        )
+
+
 class CountingChannel:
     """A push channel that refuses its first ``refusals`` notifications."""
 
@@ -343,7 +359,7 @@ def test_pushes_left_at_close_are_resumed_by_the_next_dispatcher(
 ) -> None:
     port = free_port()
     late = LocalInbox(port)
-    settings = settings_for(late.apprise_url, retries=20, retry_initial_s=5.0)
+    settings = settings_for(late.apprise_url, retries=20, retry_initial_s=30.0)
     alert = make_alert(1)
     with AlertDispatcher(lambda _t, _p: None, settings, state_dir=tmp_path) as first:
         first.raise_alert(alert)
@@ -354,7 +370,7 @@ def test_pushes_left_at_close_are_resumed_by_the_next_dispatcher(
 
     with late, AlertDispatcher(lambda _t, _p: None, settings, state_dir=tmp_path) as second:
         assert second.counters.resumed == 1
-        assert late.wait_for(1, WAIT_S)  # at once, not after the 5 s backoff
+        assert late.wait_for(1, 5.0)  # at once, not after the 15 to 30 s backoff
         assert second.wait_idle(WAIT_S)
     assert [a["alert_id"] for a in late.alerts()] == [alert.alert_id]
 
@@ -468,9 +484,12 @@ def test_alerts_stored_before_a_kill_9_are_delivered_once_after_the_restart(
     assert subscriber.alert_ids() == []
 
     sentinel = make_alert(99)
-    with inbox, AlertDispatcher(
-        publisher.publish, settings_for(inbox.apprise_url), state_dir=state_dir
-    ) as restarted:
+    with (
+        inbox,
+        AlertDispatcher(
+            publisher.publish, settings_for(inbox.apprise_url), state_dir=state_dir
+        ) as restarted,
+    ):
         assert restarted.counters.resumed == len(alerts)
         for alert in alerts:  # the broker redelivers what the killed gateway had in hand
             restarted.raise_alert(alert)
@@ -508,9 +527,12 @@ def test_a_kill_9_after_the_pubacks_resumes_only_the_pushes(
     assert subscriber.wait_for_alert(ids[-1])
 
     sentinel = make_alert(99)
-    with inbox, AlertDispatcher(
-        publisher.publish, settings_for(inbox.apprise_url), state_dir=state_dir
-    ) as restarted:
+    with (
+        inbox,
+        AlertDispatcher(
+            publisher.publish, settings_for(inbox.apprise_url), state_dir=state_dir
+        ) as restarted,
+    ):
         assert restarted.counters.resumed == len(alerts)
         restarted.raise_alert(sentinel)
         assert subscriber.wait_for_alert(sentinel.alert_id)

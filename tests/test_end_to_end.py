@@ -71,7 +71,11 @@ def _settings(tmp_path: Path, mosquitto, influxdb1, victoria_metrics, inbox) -> 
     document = demo_document(tmp_path, tmp_path / "dev")
     document["mqtt"] = mosquitto.mqtt_settings().model_dump()
     document["edge"]["pseudonym_key"] = KEY
-    document["gateway"] = {"threshold_c": THRESHOLD, "batch_wait_ms": 50}
+    document["gateway"] = {
+        "threshold_c": THRESHOLD,
+        "batch_wait_ms": 50,
+        "state_dir": str(tmp_path / "gateway"),
+    }
     document["ingest"] = {
         "sinks": [
             {"kind": "influxdb-v1", "url": influxdb1.url, "database": "screening"},

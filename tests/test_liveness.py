@@ -300,7 +300,7 @@ def test_a_returning_device_raises_one_back_alert_then_a_new_outage_is_new() -> 
         "hh-1",
         "edge-main",
     )
-    assert "back" in back.message
+    assert "is back" in back.message and "after 7 min silent" in back.message
     clock.advance(1)
     assert monitor.check() == []
     assert monitor.offline_devices() == {}

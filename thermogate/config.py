@@ -199,7 +199,7 @@ class GatewaySettings(Section):
     screening_hours: Annotated[
         str,
         Field(
-            pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$",
+            pattern=r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$",
             description="Local hours when a silent device is alerted, e.g. 06:00-23:30.",
         ),
     ] = "06:00-23:30"

@@ -26,7 +26,7 @@ from thermogate.config import MqttSettings
 log = logging.getLogger(__name__)
 
 RECONNECT_MIN_DELAY_S: Final = 1
-RECONNECT_MAX_DELAY_S: Final = 30
+RECONNECT_MAX_DELAY_S: Final = 10
 PUBLISH_ACK_TIMEOUT_S: Final = 10.0
 
 MessageHandler = Callable[[paho.MQTTMessage], None]

@@ -9,10 +9,12 @@ gap a real lost frame leaves.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,12 +24,16 @@ from typing import Final
 from thermogate.contract.device_frames import (
     DSEQ_MODULUS,
     MAX_FRAME_BYTES,
+    FrameSplitter,
     HandheldReading,
     Heartbeat,
+    ReadingAck,
     checksum,
     encode_heartbeat,
     encode_reading,
+    parse_frame,
 )
+from thermogate.contract.errors import ContractError
 from thermogate.contract.messages import ErrorCode, Site
 from thermogate.firmware_sim.pty_port import VirtualSerialPort
 
@@ -101,6 +107,20 @@ class HandheldCounters:
     faults_injected: int = 0
     malformed_sent: int = 0
     frames_dropped: int = 0
+    retransmitted: int = 0
+    """Readings sent again because the edge had not acknowledged them."""
+    memory_overflows: int = 0
+    """Unacknowledged readings forgotten because the device's memory was full."""
+
+
+DEVICE_MEMORY_READINGS: Final = 2000
+"""Readings a handheld keeps until the edge acknowledges them (a few hours of a busy door)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    data: bytes
+    at: float
 
 
 class HandheldThermometer:
@@ -119,6 +139,8 @@ class HandheldThermometer:
         device_id: str | None = None,
         drain_per_reading: float = BATTERY_DRAIN_PER_READING,
         split_pause_s: float = SPLIT_PAUSE_S,
+        retransmit_s: float | None = None,
+        memory: int = DEVICE_MEMORY_READINGS,
     ) -> None:
         if site not in (Site.FOREHEAD, Site.WRIST):
             raise ValueError(f"a handheld measures the forehead or the wrist, not {site}")
@@ -131,6 +153,10 @@ class HandheldThermometer:
         self._dseq = dseq % DSEQ_MODULUS
         self._drain = drain_per_reading
         self._split_pause_s = split_pause_s
+        self._retransmit_s = retransmit_s
+        self._memory = memory
+        self._unacked: OrderedDict[int, _Sent] = OrderedDict()
+        self._acks = FrameSplitter()
         self.counters = HandheldCounters()
 
     @property
@@ -151,10 +177,53 @@ class HandheldThermometer:
         A value outside the display range is shown as ``LO``/``HI``, as the device would.
         """
         frame = self._next_reading(temp_c, error)
-        if not self._send(encode_reading(frame)):
+        data = encode_reading(frame)
+        self._remember(frame.dseq, data)
+        if not self._send(data):
             return None
         self._count_reading(frame)
         return frame
+
+    @property
+    def unacknowledged(self) -> int:
+        """Readings in the device's memory that the edge has not acknowledged yet."""
+        return len(self._unacked)
+
+    def service(self, now: float | None = None) -> int:
+        """Take in the edge's acknowledgements and send again what is due; frames resent.
+
+        Only with ``retransmit_s`` set (a handheld with memory): every reading stays in memory
+        until the edge answers ``$TGA`` for its ``dseq``, and is sent again, byte for byte,
+        every ``retransmit_s`` seconds until then.
+        """
+        if self._retransmit_s is None:
+            return 0
+        for item in self._acks.feed(self.port.read_input()):
+            if isinstance(item, bytes):
+                with contextlib.suppress(ContractError):
+                    frame = parse_frame(item)
+                    if isinstance(frame, ReadingAck):
+                        self._unacked.pop(frame.dseq, None)
+        now = time.monotonic() if now is None else now
+        resent = 0
+        for dseq, sent in list(self._unacked.items()):
+            if now - sent.at < self._retransmit_s:
+                continue
+            if not self.port.write(sent.data):
+                break
+            self._unacked[dseq] = _Sent(sent.data, now)
+            self._unacked.move_to_end(dseq)
+            self.counters.retransmitted += 1
+            resent += 1
+        return resent
+
+    def _remember(self, dseq: int, data: bytes) -> None:
+        if self._retransmit_s is None:
+            return
+        self._unacked[dseq] = _Sent(data, time.monotonic())
+        while len(self._unacked) > self._memory:
+            self._unacked.popitem(last=False)
+            self.counters.memory_overflows += 1
 
     def heartbeat(self) -> bool:
         """Send a ``$TGS`` heartbeat; False if the line dropped it."""

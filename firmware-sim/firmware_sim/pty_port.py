@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WRITE_TIMEOUT_S: Final = 0.5
 _POLL_S: Final = 0.05
 _DRAIN_BYTES: Final = 4096
+_INPUT_KEEP_BYTES: Final = 64 * 1024
 
 
 class VirtualSerialPort:
@@ -56,7 +57,8 @@ class VirtualSerialPort:
         self.writes_dropped = 0
         self.bytes_dropped = 0
         self.bytes_discarded = 0
-        """Bytes the other side wrote to the device (a thermometer ignores its input)."""
+        """Bytes the other side wrote to the device."""
+        self._input = bytearray()
         if link is not None:
             link.parent.mkdir(parents=True, exist_ok=True)
             if link.is_symlink():
@@ -118,15 +120,29 @@ class VirtualSerialPort:
             return True
 
     def _discard_input(self) -> None:
-        """Read and forget what the other side wrote, so its writes never block."""
+        """Take in what the other side wrote, so its writes never block; keep the newest
+        :data:`_INPUT_KEEP_BYTES` for :meth:`read_input` (a device that listens reads them)."""
         while True:
             try:
                 chunk = os.read(self._master, _DRAIN_BYTES)
             except (BlockingIOError, OSError):
-                return
+                break
             if not chunk:
-                return
+                break
             self.bytes_discarded += len(chunk)
+            self._input += chunk
+        if len(self._input) > _INPUT_KEEP_BYTES:
+            del self._input[: len(self._input) - _INPUT_KEEP_BYTES]
+
+    def read_input(self) -> bytes:
+        """What the edge wrote to the device since the last call (acknowledgements)."""
+        with self._lock:
+            if self._closed:
+                return b""
+            self._discard_input()
+            data = bytes(self._input)
+            self._input.clear()
+            return data
 
     def close(self) -> None:
         """Close both ends (the edge then sees the device vanish) and remove the symlink."""

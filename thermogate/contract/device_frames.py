@@ -5,12 +5,18 @@ Every frame is one line, NMEA style::
     $TGR,<dseq>,<value>,<site>,<battery>*<CS>\\r\\n   a reading
     $TGS,<battery>,<state>*<CS>\\r\\n                 a heartbeat (every few seconds)
     $TGC,<card>*<CS>\\r\\n                            a card swipe
+    $TGA,<dseq>*<CS>\\r\\n                            edge -> handheld: reading dseq is stored
 
 ``dseq`` is the device's own 16-bit counter (0-65535, wrapping; a gap means lost frames),
 ``value`` the displayed body-mode temperature with one decimal (``36.8``) or an error code
 (``LO``, ``HI``, ``ERR``), ``site`` ``F`` (forehead) or ``W`` (wrist), ``battery`` 0-100 %,
 ``state`` ``OK`` or ``LOWBAT``, ``card`` 4-20 letters or digits. ``CS`` is two upper-case hex
-digits: the XOR of every byte between ``$`` and ``*``. See docs/wire.md.
+digits: the XOR of every byte between ``$`` and ``*``.
+
+The line runs both ways: the edge answers each reading with ``$TGA`` once the reading is on
+its disk. A handheld keeps every unanswered reading in its memory and sends it again (same
+``dseq``, same bytes) until it is answered, so readings taken while the edge is down or
+restarting reach it later; the edge drops a repeat it has already stored. See docs/wire.md.
 """
 
 from __future__ import annotations
@@ -59,7 +65,14 @@ class CardSwipe:
     card_id: str
 
 
-Frame = HandheldReading | Heartbeat | CardSwipe
+@dataclass(frozen=True, slots=True)
+class ReadingAck:
+    """The edge has stored the reading with this ``dseq`` (edge -> handheld)."""
+
+    dseq: int
+
+
+Frame = HandheldReading | Heartbeat | CardSwipe | ReadingAck
 
 
 def checksum(body: bytes) -> int:
@@ -97,6 +110,11 @@ def encode_card(frame: CardSwipe) -> bytes:
     return _wrap(f"TGC,{frame.card_id}")
 
 
+def encode_ack(frame: ReadingAck) -> bytes:
+    """The bytes the edge sends back once a reading is stored."""
+    return _wrap(f"TGA,{frame.dseq % DSEQ_MODULUS}")
+
+
 def _battery(text: str) -> int:
     if not _UINT.fullmatch(text) or int(text) > 100:
         raise ContractError(f"battery {text!r} is not 0-100")
@@ -130,6 +148,10 @@ def parse_frame(line: bytes) -> Frame:
         if len(fields) != 3 or fields[2] not in ("OK", "LOWBAT"):
             raise ContractError("heartbeat must be TGS,<battery>,OK|LOWBAT")
         return Heartbeat(_battery(fields[1]), fields[2] == "LOWBAT")
+    if kind == "TGA":
+        if len(fields) != 2 or not _UINT.fullmatch(fields[1]) or int(fields[1]) >= DSEQ_MODULUS:
+            raise ContractError("acknowledgement must be TGA,<dseq 0-65535>")
+        return ReadingAck(int(fields[1]))
     if kind == "TGC":
         if len(fields) != 2 or not _CARD.fullmatch(fields[1]):
             raise ContractError("card frame must be TGC,<4-20 letters or digits>")

@@ -75,7 +75,7 @@ def demo_settings(
     document = demo_document(workdir, workdir / "dev")
     document["mqtt"] = {"host": broker.host, "port": broker.port, "protocol": broker.protocol}
     document["alerts"] = {"push_urls": [inbox.apprise_url], "retry_initial_s": 0.2}
-    document["gateway"] = {"batch_wait_ms": 100}
+    document["gateway"] = {"batch_wait_ms": 100, "state_dir": str(workdir / "gateway")}
     if args.config is not None:
         user = load_settings(args.config)
         document["ingest"]["sinks"] += [s for s in user.ingest.sinks if s.kind != "sqlite"]
