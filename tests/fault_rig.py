@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mqtt_probe import MqttProbe
 from servers import InfluxDB1Server, MosquittoServer, ServerError
+
 from thermogate.alerts import LocalInbox
 from thermogate.firmware_sim.card_reader import CardReader
 from thermogate.firmware_sim.handheld import HandheldThermometer
@@ -228,7 +229,7 @@ format = "json"
             "the gateway never came online",
         )
         self.edge.start()
-        self.wait_for(lambda: self._edge_seen(), 20, "the edge never came online")
+        self.wait_for(self._edge_seen, 20, "the edge never came online")
 
     def _edge_seen(self) -> bool:
         return self.broker_has_status(f"thermogate/v1/status/edge/{EDGE_ID}", "online")

@@ -21,9 +21,11 @@ from thermogate.contract.device_frames import (
     FrameSplitter,
     HandheldReading,
     Heartbeat,
+    ReadingAck,
     Rejected,
     checksum,
     encode_card,
+    encode_frame,
     encode_heartbeat,
     encode_reading,
     parse_frame,
@@ -37,13 +39,7 @@ WHITESPACE = b"\r\n\x00 "
 """What the splitter tolerates silently between frames (line noise of an idle port)."""
 
 
-def encode(frame: Frame) -> bytes:
-    """The bytes a device sends for any frame."""
-    if isinstance(frame, HandheldReading):
-        return encode_reading(frame)
-    if isinstance(frame, Heartbeat):
-        return encode_heartbeat(frame)
-    return encode_card(frame)
+encode = encode_frame
 
 
 def framed(body: bytes) -> bytes:
@@ -106,7 +102,8 @@ error_readings = st.builds(
 )
 heartbeats = st.builds(Heartbeat, battery_pct=batteries, low_battery=st.booleans())
 cards = st.builds(CardSwipe, card_id=st.from_regex(r"[A-Za-z0-9]{4,20}", fullmatch=True))
-frames = st.one_of(value_readings, error_readings, heartbeats, cards)
+acks = st.builds(ReadingAck, dseq=st.integers(0, DSEQ_MODULUS - 1))
+frames = st.one_of(value_readings, error_readings, heartbeats, cards, acks)
 cut_points = st.lists(st.integers(min_value=0, max_value=10_000), max_size=40)
 garbage = (
     st.lists(

@@ -11,7 +11,6 @@ import sqlite3
 import time
 
 import pytest
-
 from fault_rig import EDGE_ID, FaultRig, assert_exactly_once
 
 pytestmark = pytest.mark.timeout(240)

@@ -40,12 +40,7 @@ from thermogate.contract import (
     utc_now,
 )
 from thermogate.contract.device_frames import (
-    CardSwipe,
-    Frame,
-    HandheldReading,
-    encode_card,
-    encode_heartbeat,
-    encode_reading,
+    encode_frame,
     parse_frame,
 )
 from thermogate.contract.messages import (
@@ -586,11 +581,3 @@ def test_every_serial_example_in_the_wire_doc_parses() -> None:
     assert len(lines) == 5
     for line in lines:
         assert encode_frame(parse_frame(line.encode("ascii"))) == line.encode("ascii") + b"\r\n"
-
-
-def encode_frame(frame: Frame) -> bytes:
-    if isinstance(frame, HandheldReading):
-        return encode_reading(frame)
-    if isinstance(frame, CardSwipe):
-        return encode_card(frame)
-    return encode_heartbeat(frame)

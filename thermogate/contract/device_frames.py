@@ -115,6 +115,17 @@ def encode_ack(frame: ReadingAck) -> bytes:
     return _wrap(f"TGA,{frame.dseq % DSEQ_MODULUS}")
 
 
+def encode_frame(frame: Frame) -> bytes:
+    """The bytes of any frame."""
+    if isinstance(frame, HandheldReading):
+        return encode_reading(frame)
+    if isinstance(frame, Heartbeat):
+        return encode_heartbeat(frame)
+    if isinstance(frame, CardSwipe):
+        return encode_card(frame)
+    return encode_ack(frame)
+
+
 def _battery(text: str) -> int:
     if not _UINT.fullmatch(text) or int(text) > 100:
         raise ContractError(f"battery {text!r} is not 0-100")
