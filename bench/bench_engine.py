@@ -1,6 +1,6 @@
 """The fever decision alone: readings per second through ``gateway.engine.decide``.
 
-    python bench/bench_engine.py [--readings 1000000] [--batch 2000]
+python bench/bench_engine.py [--readings 1000000] [--batch 2000]
 """
 
 from __future__ import annotations

@@ -91,6 +91,7 @@ class EdgeAgent:
         self._stop = threading.Event()
         self._battery: dict[str, int] = {}
         self._last_seen: dict[str, dt.datetime] = {}
+        self._ports_open: set[str] = set()
         self._last_ts: dict[str, dt.datetime] = {}
         self._clock = ClockWatch(settings.edge.clock_jump_s)
         self.stats = EdgeStats()
@@ -184,7 +185,10 @@ class EdgeAgent:
                 clock_jumps=self.stats.clock_jumps,
             )
         )
-        for device_id in self._devices:
+        for device_id, device in self._devices.items():
+            if device.kind == "card-reader" and device_id in self._ports_open:
+                # A card reader speaks only when a card is swiped: its open port is its pulse.
+                self._last_seen[device_id] = utc_now()
             self._publish(
                 self._status(
                     ComponentKind.DEVICE,
@@ -199,6 +203,7 @@ class EdgeAgent:
         if isinstance(event, RejectEvent):
             self._reject(event)
         elif isinstance(event, PortEvent):
+            (self._ports_open.add if event.up else self._ports_open.discard)(event.device_id)
             state = StatusState.ONLINE if event.up else StatusState.STOPPED
             self._publish(self._status(ComponentKind.DEVICE, event.device_id, state, event.detail))
         else:

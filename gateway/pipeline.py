@@ -8,10 +8,11 @@ to the same points (same series and timestamp) and the same alert ids, so nothin
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -30,6 +31,7 @@ from thermogate.ingest import Ingestor, WriteRejected
 log = logging.getLogger(__name__)
 
 DEADLETTER_ACK_TIMEOUT_S: Final = 10.0
+_ONE_MS: Final = dt.timedelta(milliseconds=1)
 
 Publish = Callable[[str, bytes], paho.MQTTMessageInfo]
 
@@ -66,6 +68,7 @@ class BatchProcessor:
         alerts: AlertSink,
         publish: Publish,
         ack: Callable[[Envelope], None],
+        heard: Callable[[Mapping[str, dt.datetime]], None] | None = None,
     ) -> None:
         self._settings = settings
         self._validator = validator
@@ -73,6 +76,7 @@ class BatchProcessor:
         self._alerts = alerts
         self._publish = publish
         self._ack = ack
+        self._heard = heard
         self._lock = threading.Lock()
         self.stats = GatewayStats()
 
@@ -124,6 +128,12 @@ class BatchProcessor:
             )
             checked.readings.clear()
             return []
+        if self._heard is not None:
+            latest: dict[str, dt.datetime] = {}
+            for reading in checked.readings:
+                if reading.ts > latest.get(reading.device_id, reading.ts - _ONE_MS):
+                    latest[reading.device_id] = reading.ts
+            self._heard(latest)
         fever_rows = (decisions.code == Decision.FEVER).nonzero()[0]
         return [self._fever_alert(checked.readings[i]) for i in fever_rows.tolist()]
 

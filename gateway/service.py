@@ -8,8 +8,10 @@ not acknowledged survive its death and come back. The network thread only enqueu
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Final
 
 import paho.mqtt.client as paho
@@ -17,8 +19,9 @@ import paho.mqtt.client as paho
 from thermogate.alerts import AlertDispatcher
 from thermogate.config import Settings
 from thermogate.contract import ComponentKind, Status, StatusState, encode, utc_now
-from thermogate.contract.topics import READINGS_FILTER, status_topic
+from thermogate.contract.topics import READINGS_FILTER, ROOT, STATUS_FILTER, status_topic
 from thermogate.gateway.intake import Envelope, Intake
+from thermogate.gateway.liveness import LivenessDriver, LivenessMonitor
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
 from thermogate.gateway.validate import MessageValidator
 from thermogate.ingest import IngestAborted, build_ingestor
@@ -26,6 +29,10 @@ from thermogate.mqtt import MqttConnection, Publication
 
 log = logging.getLogger(__name__)
 
+STATUS_PREFIX: Final = f"{ROOT}/status/"
+
+BATCH_RETRY_S: Final = 1.0
+"""Pause before a batch that failed unexpectedly is tried again (never acknowledged before)."""
 SESSION_EXPIRY_S: Final = 7 * 24 * 3600
 """How long the broker keeps the gateway's session (and its unacknowledged messages)."""
 
@@ -43,14 +50,17 @@ class Gateway:
             client_id=f"thermogate-{config.id}",
             will=self._status(StatusState.OFFLINE),
             births=[self._status(StatusState.ONLINE)],
-            subscriptions=[(READINGS_FILTER, 1)],
-            on_message=self._intake.on_message,
+            # Statuses at QoS 0: they are retained, so a missed one is replaced by the next.
+            subscriptions=[(READINGS_FILTER, 1), (STATUS_FILTER, 0)],
+            on_message=self._on_message,
             manual_ack=True,
             session_expiry_s=SESSION_EXPIRY_S,
             receive_maximum=min(config.queue_max, 65_535),
         )
         self.ingestor = build_ingestor(settings.ingest, self._stop)
         self.alerts = AlertDispatcher(self._publish, settings.alerts, state_dir=config.state_dir)
+        self.liveness = LivenessMonitor(settings, now=lambda: dt.datetime.now(dt.UTC))
+        self._liveness_driver = LivenessDriver(self.liveness, self.alerts)
         self._processor = BatchProcessor(
             settings=config,
             validator=MessageValidator(config, {d.id: d for d in settings.devices}),
@@ -58,6 +68,7 @@ class Gateway:
             alerts=self.alerts,
             publish=self._publish,
             ack=self._ack,
+            heard=self._heard,
         )
         self._worker = threading.Thread(target=self._run, name="gateway-batches", daemon=True)
 
@@ -69,6 +80,7 @@ class Gateway:
     def start(self) -> None:
         """Connect and start processing."""
         self._worker.start()
+        self._liveness_driver.start()
         self._mqtt.start()
         log.info(
             "gateway started",
@@ -86,6 +98,7 @@ class Gateway:
         """Finish the batch in hand, publish ``stopped``, disconnect, close the sinks."""
         self._stop.set()
         self._worker.join(timeout)
+        self._liveness_driver.stop(timeout)
         self.alerts.close(timeout)
         self._mqtt.stop([self._status(StatusState.STOPPED)], timeout)
         self.ingestor.close()
@@ -93,6 +106,17 @@ class Gateway:
             "gateway stopped",
             extra={"stored": self.stats.stored, "dead_letters": self.stats.dead_letters},
         )
+
+    def _on_message(self, message: paho.MQTTMessage) -> None:
+        """Network thread: statuses to the liveness monitor, everything else to the intake."""
+        if message.topic.startswith(STATUS_PREFIX):
+            self.liveness.on_status(message.topic, bytes(message.payload))
+        else:
+            self._intake.on_message(message)
+
+    def _heard(self, latest: Mapping[str, dt.datetime]) -> None:
+        for device_id, at in latest.items():
+            self.liveness.readings_seen((device_id,), at)
 
     def _ack(self, envelope: Envelope) -> None:
         """PUBACK a stored message, if it came on the current connection.
@@ -112,11 +136,17 @@ class Gateway:
             batch = self._intake.take_batch(config.batch_max, config.batch_wait_ms / 1000)
             if not batch:
                 continue
-            try:
-                self._processor.process(batch)
-            except IngestAborted:
-                log.info("stopping with a batch not stored; the broker will redeliver it")
-                return
+            while True:
+                try:
+                    self._processor.process(batch)
+                    break
+                except IngestAborted:
+                    log.info("stopping with a batch not stored; the broker will redeliver it")
+                    return
+                except Exception:  # keep the gateway alive; nothing of it is acknowledged
+                    log.exception("batch failed, retrying it", extra={"messages": len(batch)})
+                    if self._stop.wait(BATCH_RETRY_S):
+                        return
 
     def _status(self, state: StatusState) -> Publication:
         status = Status(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mqtt_probe import MqttProbe
 from servers import InfluxDB1Server, MosquittoServer, ServerError
+from tcp_proxy import TcpProxy
 
 from thermogate.alerts import LocalInbox
 from thermogate.firmware_sim.card_reader import CardReader
@@ -138,11 +139,12 @@ class FaultRig:
         self,
         tmp: Path,
         *,
-        broker_port_for_edge: int | None = None,
+        edge_via_proxy: bool = False,
         replay_rate_per_s: float = 500.0,
     ) -> None:
         self.tmp = tmp
         self.broker = MosquittoServer(tmp / "mosquitto").start()
+        self.proxy = TcpProxy("127.0.0.1", self.broker.port).start() if edge_via_proxy else None
         self.influx = InfluxDB1Server(tmp / "influx").start()
         self.inbox = LocalInbox().start()
         self.handheld_port = VirtualSerialPort(tmp / "dev" / "hh-w2-main-1")
@@ -150,7 +152,7 @@ class FaultRig:
         self.probe = MqttProbe(self.broker.mqtt_settings(), "thermogate/v1/readings/#")
         gateway_config = self._config("gateway.toml", self.broker.port, replay_rate_per_s)
         edge_config = self._config(
-            "edge.toml", broker_port_for_edge or self.broker.port, replay_rate_per_s
+            "edge.toml", self.proxy.port if self.proxy else self.broker.port, replay_rate_per_s
         )
         self.gateway = Process(tmp / "gateway.log", "gateway", "--config", str(gateway_config))
         self._producers: list[Producer] = []
@@ -296,7 +298,7 @@ format = "json"
         for message in self.probe.messages():
             if b'"readings"' in message.payload:
                 wire.update(r["seq"] for r in message.json()["readings"])
-        alerts = self.inbox.alerts()
+        alerts = self.fever_alerts()
         figures = Figures(
             produced=len(producer.produced),
             stored=len(rows),
@@ -314,6 +316,14 @@ format = "json"
         )
         return figures
 
+    def fever_alerts(self) -> list[dict[str, object]]:
+        """Pushed fever alerts (liveness alerts of the fault itself are counted apart)."""
+        return [a for a in self.inbox.alerts() if a.get("kind") == "fever"]
+
+    def liveness_alerts(self) -> list[str]:
+        """Kinds of the device and edge alerts pushed, in order."""
+        return [str(a["kind"]) for a in self.inbox.alerts() if a.get("kind") != "fever"]
+
     def close(self) -> None:
         for producer in self._producers:
             producer.finish.set()
@@ -324,6 +334,8 @@ format = "json"
         self.inbox.stop()
         for port in (self.handheld_port, self.reader_port):
             port.close()
+        if self.proxy is not None:
+            self.proxy.stop()
         for server in (self.influx, self.broker):
             server.stop()
 

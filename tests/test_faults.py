@@ -89,3 +89,33 @@ def test_gateway_killed_mid_batch(rig):
     figures = rig.settle(producer, 90)
     print(figures.line("gateway kill -9"))
     assert_exactly_once(figures)
+
+
+def test_network_cut_between_edge_and_broker_for_30_s(tmp_path):
+    rig = FaultRig(tmp_path, edge_via_proxy=True)
+    try:
+        rig.start()
+        assert rig.proxy is not None
+        producer = rig.producer(count=900, rate_per_s=20)
+        rig.wait_for(lambda: rig.stored_count() >= 40, 30, "nothing stored")
+        rig.proxy.cut()
+        cut_at = len(producer.produced)
+        rig.wait_for(
+            lambda: rig.broker_has_status(f"thermogate/v1/status/edge/{EDGE_ID}", "offline"),
+            30,
+            "the broker never published the edge's will",
+        )
+        time.sleep(30)
+        backlog = len(producer.produced) - cut_at
+        rig.proxy.restore()
+        restored = time.monotonic()
+        rig.wait_for(lambda: rig.stored_count() >= cut_at + backlog, 60, "backlog not replayed")
+        figures = rig.settle(producer, 90)
+        figures.extra["backlog readings"] = backlog
+        figures.extra["backlog stored within s"] = round(time.monotonic() - restored, 1)
+        print(figures.line("network cut 30 s"))
+        assert_exactly_once(figures)
+        # The duty staff heard of it: the edge's devices went offline and came back.
+        assert sorted(rig.liveness_alerts()) == sorted(["device_offline", "device_back"] * 2)
+    finally:
+        rig.close()
