@@ -420,6 +420,7 @@ def test_acl_gives_each_account_only_its_own_topics() -> None:
     assert sorted(users["gateway"]) == sorted(
         [
             ("read", "thermogate/v1/readings/#"),
+            ("read", "thermogate/v1/status/#"),  # liveness
             ("write", "thermogate/v1/alerts/#"),
             ("write", deadletter_topic(gateway_id)),
             ("readwrite", status_topic(ComponentKind.GATEWAY, gateway_id)),
