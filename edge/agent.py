@@ -189,6 +189,8 @@ class EdgeAgent:
             if device.kind == "card-reader" and device_id in self._ports_open:
                 # A card reader speaks only when a card is swiped: its open port is its pulse.
                 self._last_seen[device_id] = utc_now()
+            if device_id not in self._last_seen:
+                continue  # never heard: saying "online" would make the gateway think it was
             self._publish(
                 self._status(
                     ComponentKind.DEVICE,

@@ -578,6 +578,6 @@ def _validates(model: type[WireModel], raw: bytes) -> bool:
 
 def test_every_serial_example_in_the_wire_doc_parses() -> None:
     lines = re.findall(r"^(\$\S+)\\r\\n", WIRE_DOC.read_text(encoding="utf-8"), re.M)
-    assert len(lines) == 5
+    assert len(lines) == 6
     for line in lines:
         assert encode_frame(parse_frame(line.encode("ascii"))) == line.encode("ascii") + b"\r\n"
