@@ -32,6 +32,7 @@ import urllib3
 
 from thermogate.config import MqttSettings
 
+ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -258,8 +259,11 @@ class MosquittoServer(Server):
 
     def _prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        shipped = (ROOT / "thermogate" / "defaults" / "mosquitto.conf").read_text(encoding="utf-8")
         lines = [
-            # Mosquitto 2.0 listens only on localhost without an explicit listener; name it.
+            # The settings thermogate ships (persistence, queue and inflight limits), then
+            # what a test needs on top; for a setting given twice the later line wins.
+            shipped,
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
             "persistence true",
