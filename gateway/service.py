@@ -20,6 +20,7 @@ from thermogate.alerts import AlertDispatcher
 from thermogate.config import Settings
 from thermogate.contract import ComponentKind, Status, StatusState, encode, utc_now
 from thermogate.contract.topics import READINGS_FILTER, ROOT, STATUS_FILTER, status_topic
+from thermogate.gateway.edge_metrics import EdgeMetrics
 from thermogate.gateway.intake import Envelope, Intake
 from thermogate.gateway.liveness import LivenessDriver, LivenessMonitor
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
@@ -30,6 +31,7 @@ from thermogate.mqtt import MqttConnection, Publication
 log = logging.getLogger(__name__)
 
 STATUS_PREFIX: Final = f"{ROOT}/status/"
+EDGE_STATUS_PREFIX: Final = f"{STATUS_PREFIX}edge/"
 
 BATCH_RETRY_S: Final = 1.0
 """Pause before a batch that failed unexpectedly is tried again (never acknowledged before)."""
@@ -61,6 +63,11 @@ class Gateway:
         self.alerts = AlertDispatcher(self._publish, settings.alerts, state_dir=config.state_dir)
         self.liveness = LivenessMonitor(settings, now=lambda: dt.datetime.now(dt.UTC))
         self._liveness_driver = LivenessDriver(self.liveness, self.alerts)
+        self.edge_metrics = EdgeMetrics(
+            self.ingestor.writers,
+            {edge.id: edge.building for edge in settings.edges},
+            interval_s=config.metrics_interval_s,
+        )
         self._processor = BatchProcessor(
             settings=config,
             validator=MessageValidator(config, {d.id: d for d in settings.devices}),
@@ -81,6 +88,7 @@ class Gateway:
         """Connect and start processing."""
         self._worker.start()
         self._liveness_driver.start()
+        self.edge_metrics.start()
         self._mqtt.start()
         log.info(
             "gateway started",
@@ -99,6 +107,7 @@ class Gateway:
         self._stop.set()
         self._worker.join(timeout)
         self._liveness_driver.stop(timeout)
+        self.edge_metrics.stop(timeout)
         self.alerts.close(timeout)
         self._mqtt.stop([self._status(StatusState.STOPPED)], timeout)
         self.ingestor.close()
@@ -111,6 +120,8 @@ class Gateway:
         """Network thread: statuses to the liveness monitor, everything else to the intake."""
         if message.topic.startswith(STATUS_PREFIX):
             self.liveness.on_status(message.topic, bytes(message.payload))
+            if message.topic.startswith(EDGE_STATUS_PREFIX):
+                self.edge_metrics.on_edge_status(bytes(message.payload))
         else:
             self._intake.on_message(message)
 

@@ -53,9 +53,12 @@ class InfluxV1Writer:
         """Store the batch; :class:`WriteError` says whether a retry may help."""
         if len(points) == 0:
             return
+        self.write_lines(encode_points(self._measurement, points))
+
+    def write_lines(self, body: bytes) -> None:
+        """Store ready line protocol (the gateway's own metrics); same errors as :meth:`write`."""
         if not self._database_ready:
             self._create_database()
-        body = encode_points(self._measurement, points)
         response = self._request(
             "POST",
             "/write",

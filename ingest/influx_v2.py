@@ -54,7 +54,10 @@ class InfluxV2Writer:
         """Store the batch; :class:`WriteError` says whether a retry may help."""
         if len(points) == 0:
             return
-        body = encode_points(self._measurement, points)
+        self.write_lines(encode_points(self._measurement, points))
+
+    def write_lines(self, body: bytes) -> None:
+        """Store ready line protocol (the gateway's own metrics); same errors as :meth:`write`."""
         try:
             self._write_api.write(
                 bucket=self._bucket,

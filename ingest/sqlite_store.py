@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS readings (
 );
 CREATE INDEX IF NOT EXISTS readings_entrance ON readings (building, entrance);
 CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts_ns);
+CREATE TABLE IF NOT EXISTS metric_lines (id INTEGER PRIMARY KEY, line BLOB NOT NULL);
 """
 _INSERT: Final = (
     f"INSERT OR REPLACE INTO readings ({', '.join(COLUMNS)}) "  # noqa: S608 - fixed names
@@ -85,6 +86,21 @@ class SqliteStore:
                 raise WriteError(self.name, f"SQLite: {exc}", retryable=True) from exc
             except sqlite3.Error as exc:
                 raise WriteError(self.name, f"SQLite: {exc}", retryable=False) from exc
+
+    def write_lines(self, body: bytes) -> None:
+        """Keep line protocol of the gateway's own metrics as it is (the demo's store)."""
+        lines = [(line,) for line in body.splitlines() if line]
+        with self._lock:
+            try:
+                self._db.executemany("INSERT INTO metric_lines (line) VALUES (?)", lines)
+            except sqlite3.Error as exc:
+                raise WriteError(self.name, f"SQLite: {exc}", retryable=True) from exc
+
+    def metric_lines(self) -> list[bytes]:
+        """Every metric line kept, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT line FROM metric_lines ORDER BY id").fetchall()
+        return [bytes(row[0]) for row in rows]
 
     def count(self) -> int:
         """Number of readings stored."""

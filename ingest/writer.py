@@ -36,6 +36,10 @@ class TimeSeriesWriter(Protocol):
         """Store every point of the batch, or raise :class:`WriteError`."""
         ...
 
+    def write_lines(self, body: bytes) -> None:
+        """Store line protocol built elsewhere (metrics), or raise :class:`WriteError`."""
+        ...
+
     def close(self) -> None:
         """Release connections and files; the writer is not used afterwards."""
         ...

@@ -206,6 +206,9 @@ class GatewaySettings(Section):
     timezone: Annotated[str, Field(description="IANA time zone of the screening hours.")] = (
         "Asia/Shanghai"
     )
+    metrics_interval_s: Annotated[
+        float, Field(gt=0, description="How often edge backlog figures are written.")
+    ] = 10.0
     device_silence_s: Annotated[
         float,
         Field(gt=0, description="A device unheard for this long is offline (heartbeats count)."),
