@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from thermogate.contract import Reading
-from thermogate.gateway.engine import Decisions
+from thermogate.gateway.engine import EngineInput, EngineOutput
 from thermogate.ingest.points import ScreeningPoints, point_timestamp_ns
 
 
@@ -34,6 +34,22 @@ def to_columns(readings: Sequence[Reading], received_ns: Sequence[int]) -> Readi
         event_ms=np.array([int(r.ts.timestamp() * 1000) for r in readings], dtype=np.int64),
         seq=np.array([r.seq for r in readings], dtype=np.int64),
         received_ns=np.asarray(received_ns, dtype=np.int64),
+    )
+
+
+def to_engine_input(readings: Sequence[Reading], columns: ReadingColumns) -> EngineInput:
+    """The engine's view of the batch."""
+    return EngineInput(
+        ts_ms=columns.event_ms,
+        reading_id=[r.reading_id for r in readings],
+        device_id=[r.device_id for r in readings],
+        device_kind=[r.device_kind.value for r in readings],
+        site=[r.site.value for r in readings],
+        placement=[r.placement.value for r in readings],
+        person_id=[r.person_id for r in readings],
+        temp_c=columns.temp_c,
+        has_error=columns.has_error,
+        ambient_c=_floats([r.ambient_c for r in readings]),
     )
 
 
@@ -63,7 +79,7 @@ def clock_flags(
 def to_points(
     readings: Sequence[Reading],
     columns: ReadingColumns,
-    decisions: Decisions,
+    decisions: EngineOutput,
     clock: Sequence[str | None],
 ) -> ScreeningPoints:
     """The storage batch: readings, their decisions, receive lag and clock flags."""
@@ -82,7 +98,7 @@ def to_points(
         battery_pct=_floats([r.battery_pct for r in readings]),
         lag_ms=lag_ms(columns),
         error=[None if r.error is None else r.error.value for r in readings],
-        decision=decisions.labels(),
+        decision=decisions.decision_labels(),
         person_id=[r.person_id for r in readings],
         reading_id=[r.reading_id for r in readings],
         clock=clock,

@@ -18,12 +18,19 @@ from typing import Final, Protocol
 
 import paho.mqtt.client as paho
 
-from thermogate.config import GatewaySettings
-from thermogate.contract import Alert, AlertKind, Reading, Severity, encode, utc_now
+from thermogate.config import DeviceSettings, GatewaySettings
+from thermogate.contract import Alert, encode
 from thermogate.contract.deadletters import dead_letter
 from thermogate.contract.topics import deadletter_topic, readings_topic
-from thermogate.gateway.columns import clock_flags, lag_ms, to_columns, to_points
-from thermogate.gateway.engine import Decision, decide
+from thermogate.gateway.columns import (
+    clock_flags,
+    lag_ms,
+    to_columns,
+    to_engine_input,
+    to_points,
+)
+from thermogate.gateway.engine import DecisionEngine
+from thermogate.gateway.engine_alerts import alert_for
 from thermogate.gateway.intake import Envelope
 from thermogate.gateway.validate import Checked, MessageValidator, Refusal
 from thermogate.ingest import Ingestor, WriteRejected
@@ -68,6 +75,8 @@ class BatchProcessor:
         alerts: AlertSink,
         publish: Publish,
         ack: Callable[[Envelope], None],
+        engine: DecisionEngine,
+        registry: Mapping[str, DeviceSettings],
         heard: Callable[[Mapping[str, dt.datetime]], None] | None = None,
     ) -> None:
         self._settings = settings
@@ -77,6 +86,8 @@ class BatchProcessor:
         self._publish = publish
         self._ack = ack
         self._heard = heard
+        self._engine = engine
+        self._registry = registry
         self._lock = threading.Lock()
         self.stats = GatewayStats()
 
@@ -105,7 +116,7 @@ class BatchProcessor:
         if not checked.readings:
             return []
         columns = to_columns(checked.readings, checked.received_ns)
-        decisions = decide(columns.temp_c, columns.has_error, self._settings.threshold_c)
+        decisions = self._engine.decide(to_engine_input(checked.readings, columns))
         clock = clock_flags(
             lag_ms(columns), self._settings.max_future_skew_s, self._settings.max_past_skew_s
         )
@@ -134,8 +145,24 @@ class BatchProcessor:
                 if reading.ts > latest.get(reading.device_id, reading.ts - _ONE_MS):
                     latest[reading.device_id] = reading.ts
             self._heard(latest)
-        fever_rows = (decisions.code == Decision.FEVER).nonzero()[0]
-        return [self._fever_alert(checked.readings[i]) for i in fever_rows.tolist()]
+        alerts = (
+            alert_for(e, None if e.row is None else checked.readings[e.row], self._registry)
+            for e in decisions.events
+        )
+        return [alert for alert in alerts if alert is not None]
+
+    def expire(self, now: dt.datetime) -> int:
+        """Escalate re-checks whose window ran out; the number of alerts raised."""
+        alerts = [
+            alert
+            for event in self._engine.expire(int(now.timestamp() * 1000))
+            if (alert := alert_for(event, None, self._registry)) is not None
+        ]
+        for alert in alerts:
+            self._alerts.raise_alert(alert)
+        with self._lock:
+            self.stats.alerts += len(alerts)
+        return len(alerts)
 
     def _dead_letter_all(self, refusals: list[Refusal]) -> None:
         """Publish every refusal and wait for the broker to have them before acknowledging."""
@@ -145,28 +172,6 @@ class BatchProcessor:
                 info.wait_for_publish(DEADLETTER_ACK_TIMEOUT_S)
             except (RuntimeError, ValueError):
                 log.warning("dead letter not acknowledged by the broker in time")
-
-    def _fever_alert(self, reading: Reading) -> Alert:
-        assert reading.temp_c is not None  # a fever always has a value
-        return Alert(
-            alert_id=f"fever:{reading.reading_id}",
-            kind=AlertKind.FEVER,
-            severity=Severity.CRITICAL,
-            reading_id=reading.reading_id,
-            device_id=reading.device_id,
-            building=reading.building,
-            entrance=reading.entrance,
-            person_id=reading.person_id,
-            temp_c=reading.temp_c,
-            threshold_c=self._settings.threshold_c,
-            ts=reading.ts,
-            raised_at=utc_now(),
-            message=(
-                f"{reading.temp_c:.1f} °C at {reading.building}/{reading.entrance} "
-                f"({reading.device_id}, {reading.site.value}) ≥ {self._settings.threshold_c:.1f} °C"
-                + ("" if reading.person_id else "; person not identified")
-            ),
-        )
 
     def _dead_letter(self, refusal: Refusal) -> paho.MQTTMessageInfo:
         log.warning("message refused", extra={"topic": refusal.topic, "reason": refusal.reason})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Final
 
@@ -21,6 +22,7 @@ from thermogate.config import Settings
 from thermogate.contract import ComponentKind, Status, StatusState, encode, utc_now
 from thermogate.contract.topics import READINGS_FILTER, ROOT, STATUS_FILTER, status_topic
 from thermogate.gateway.edge_metrics import EdgeMetrics
+from thermogate.gateway.engine import DecisionEngine
 from thermogate.gateway.intake import Envelope, Intake
 from thermogate.gateway.liveness import LivenessDriver, LivenessMonitor
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
@@ -33,6 +35,10 @@ log = logging.getLogger(__name__)
 STATUS_PREFIX: Final = f"{ROOT}/status/"
 EDGE_STATUS_PREFIX: Final = f"{STATUS_PREFIX}edge/"
 
+RECHECK_EXPIRY_CHECK_S: Final = 5.0
+"""How often open re-checks are checked for an expired window (alerts are at most this late)."""
+IDLE_AFTER_S: Final = 60.0
+"""No batch for this long: open re-checks expire by the wall clock instead of event time."""
 BATCH_RETRY_S: Final = 1.0
 """Pause before a batch that failed unexpectedly is tried again (never acknowledged before)."""
 SESSION_EXPIRY_S: Final = 7 * 24 * 3600
@@ -68,9 +74,13 @@ class Gateway:
             {edge.id: edge.building for edge in settings.edges},
             interval_s=config.metrics_interval_s,
         )
+        registry = {d.id: d for d in settings.devices}
+        self.engine = DecisionEngine(settings.engine, config.threshold_c)
         self._processor = BatchProcessor(
             settings=config,
-            validator=MessageValidator(config, {d.id: d for d in settings.devices}),
+            validator=MessageValidator(config, registry),
+            engine=self.engine,
+            registry=registry,
             ingestor=self.ingestor,
             alerts=self.alerts,
             publish=self._publish,
@@ -116,6 +126,13 @@ class Gateway:
             extra={"stored": self.stats.stored, "dead_letters": self.stats.dead_letters},
         )
 
+    def _engine_now(self, last_batch: float) -> dt.datetime:
+        """Event time while readings flow (a replayed backlog is decided by its own clock, as
+        ``thermogate replay`` would); the wall clock once the entrance has been idle."""
+        if time.monotonic() - last_batch < IDLE_AFTER_S and self.engine.watermark_ms:
+            return dt.datetime.fromtimestamp(self.engine.watermark_ms / 1000, dt.UTC)
+        return dt.datetime.now(dt.UTC)
+
     def _on_message(self, message: paho.MQTTMessage) -> None:
         """Network thread: statuses to the liveness monitor, everything else to the intake."""
         if message.topic.startswith(STATUS_PREFIX):
@@ -143,8 +160,15 @@ class Gateway:
 
     def _run(self) -> None:
         config = self._settings.gateway
+        next_expiry = time.monotonic()
+        last_batch = -IDLE_AFTER_S
         while not self._stop.is_set():
+            if time.monotonic() >= next_expiry:
+                next_expiry = time.monotonic() + RECHECK_EXPIRY_CHECK_S
+                self._processor.expire(self._engine_now(last_batch))
             batch = self._intake.take_batch(config.batch_max, config.batch_wait_ms / 1000)
+            if batch:
+                last_batch = time.monotonic()
             if not batch:
                 continue
             while True:

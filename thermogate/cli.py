@@ -100,6 +100,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args, _stop_on_signals())
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay a recorded CSV through the decision engine, in time order."""
+    from thermogate.replay import run_replay  # noqa: PLC0415
+
+    settings = load_settings(args.config)
+    configure_logging(args.log_level or "WARNING", args.log_format or "console")
+    return run_replay(args.input, args.out, settings, strict=args.strict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -165,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     records = sub.add_parser("records", parents=[configured], help=cmd_records.__doc__)
     records.set_defaults(handler=cmd_records)
+
+    replay = sub.add_parser("replay", parents=[configured], help=cmd_replay.__doc__)
+    replay.add_argument("input", type=Path, metavar="IN", help="recorded readings (CSV, UTF-8)")
+    replay.add_argument("--out", type=Path, required=True, help="the CSV written, with decisions")
+    replay.add_argument(
+        "--strict", action="store_true", help="stop at the first bad row (exit status 2)"
+    )
+    replay.set_defaults(handler=cmd_replay)
 
     check = sub.add_parser("check-config", parents=[common], help=cmd_check_config.__doc__)
     check.add_argument("file", type=Path)

@@ -229,6 +229,64 @@ class GatewaySettings(Section):
         return value
 
 
+class CalibrationSettings(Section):
+    """Maps a device's displayed value to the core-equivalent scale the threshold applies to:
+    ``offset_c + slope * displayed + ambient_coef * (ambient_c - ambient_ref_c)``."""
+
+    kind: Annotated[Literal["handheld", "kiosk"], Field(description="Device kind.")]
+    site: Annotated[Site, Field(description="Measurement site.")]
+    placement: Annotated[
+        Placement | None, Field(description="Placement; empty applies to every placement.")
+    ] = None
+    offset_c: Annotated[float, Field(ge=-40, le=40, description="Offset in °C.")] = 0.0
+    slope: Annotated[float, Field(gt=0, le=3, description="Gain on the displayed value.")] = 1.0
+    ambient_coef: Annotated[
+        float, Field(ge=-1, le=1, description="°C per °C of ambient above the reference.")
+    ] = 0.0
+    ambient_ref_c: Annotated[
+        float, Field(ge=-20, le=50, description="Ambient at which the term is zero.")
+    ] = 23.0
+
+
+class ThresholdSettings(Section):
+    """A threshold for readings of one site and/or placement (core-equivalent °C)."""
+
+    site: Annotated[Site | None, Field(description="Site; empty matches every site.")] = None
+    placement: Annotated[
+        Placement | None, Field(description="Placement; empty matches every placement.")
+    ] = None
+    threshold_c: Annotated[float, Field(ge=35.0, le=40.0, description="The threshold.")]
+
+
+class EngineSettings(Section):
+    """The fever decision: calibration, thresholds, validity and the re-check protocol."""
+
+    calibration: list[CalibrationSettings] = Field(
+        default_factory=list,
+        description="Overrides of the built-in calibrations (docs/detection.md).",
+    )
+    thresholds: list[ThresholdSettings] = Field(
+        default_factory=list,
+        description="Thresholds per site/placement; otherwise gateway.threshold_c.",
+    )
+    very_high_c: Annotated[
+        float, Field(ge=37.5, le=42.0, description="At or above this: fever at once.")
+    ] = 38.5
+    assess_min_c: Annotated[
+        float, Field(ge=25, le=36, description="Below this (core-equivalent): not assessable.")
+    ] = 34.0
+    assess_max_c: Annotated[
+        float, Field(ge=40, le=46, description="Above this: physiologically impossible.")
+    ] = 43.0
+    recheck_window_s: Annotated[
+        float, Field(gt=0, description="A suspicious reading waits this long for a re-check.")
+    ] = 1800.0
+    recheck_min_wait_s: Annotated[
+        float,
+        Field(ge=0, description="A re-check clears only this long after (time indoors)."),
+    ] = 600.0
+
+
 class InfluxV2SinkSettings(Section):
     """InfluxDB 2.x/3.x, 1.8+ or VictoriaMetrics through influxdb-client's v2 write API."""
 
@@ -333,6 +391,7 @@ class Settings(Section):
     mqtt: MqttSettings = MqttSettings()
     edge: EdgeSettings = EdgeSettings()
     gateway: GatewaySettings = GatewaySettings()
+    engine: EngineSettings = EngineSettings()
     ingest: IngestSettings = IngestSettings()
     alerts: AlertSettings = AlertSettings()
     records: RecordsSettings = RecordsSettings()

@@ -93,7 +93,11 @@ class AlertKind(StrEnum):
     """Why an alert was raised."""
 
     FEVER = "fever"
-    """A reading at or above the threshold (to the clinic)."""
+    """A confirmed fever: a re-check confirmed it, or it was very high (to the clinic)."""
+    FEVER_UNCONFIRMED = "fever_unconfirmed"
+    """Suspicious, not confirmable: nobody identified, or no re-check within the window."""
+    RECHECK = "recheck"
+    """A suspicious reading: measure this person again (to the entrance and unit staff)."""
     DEVICE_OFFLINE = "device_offline"
     """A device fell silent, or its edge went offline, during screening hours (to duty staff)."""
     DEVICE_BACK = "device_back"
@@ -230,6 +234,9 @@ class Alert(WireModel):
     reading_id: str | None = None
     person_id: PersonId | None = None
     temp_c: float | None = None
+    """The displayed value of the reading that raised it."""
+    adjusted_c: float | None = None
+    """The core-equivalent value the rule compared."""
     threshold_c: float | None = None
     ts: UtcDatetime
     """When the cause happened: the reading's event time, or when the device fell silent."""

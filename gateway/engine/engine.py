@@ -1,0 +1,307 @@
+"""The decision engine: numpy columns in, decisions, reasons and events out; no I/O.
+
+Used by the gateway on every batch and by ``thermogate replay`` on a recorded CSV, so the live
+system and the backtest decide alike. Stages:
+
+1. Calibration to a core-equivalent value and the reading's threshold (vectorised).
+2. Validity: an error code, or a value too low to assess or physiologically impossible, is
+   ``invalid`` (vectorised).
+3. The re-check protocol (the screening standards and the university's plan): a reading at or
+   above the threshold is ``recheck`` and opens a re-check for that person; a reading of the
+   same person within ``recheck_window_s`` that is again at or above the threshold confirms it
+   (``fever``); one below the threshold at least ``recheck_min_wait_s`` later clears it; no
+   re-check in the window escalates it as unconfirmed. A suspicious reading of nobody known is
+   alerted as unconfirmed at once; a very high reading is a fever without re-check. Only rows
+   that are suspicious or belong to a person with an open re-check reach this (bounded)
+   per-row loop.
+
+A reading decided once keeps its decision when it is delivered again (the broker may redeliver
+after a restart), so a redelivery never changes what was stored or alerted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from thermogate.config import EngineSettings
+from thermogate.gateway.engine.calibration import Calibrator
+from thermogate.gateway.engine.codes import DECISION_LABELS, REASON_LABELS, Decision, Reason
+
+MAX_OPEN_RECHECKS: Final = 100_000
+DECIDED_MEMORY: Final = 200_000
+"""Reading ids whose decision is remembered, so a redelivered reading is decided alike."""
+
+
+class EventKind(StrEnum):
+    """What the engine asks the rest of the system to do."""
+
+    FEVER = "fever"
+    """A confirmed (or very high) fever: alert the clinic."""
+    UNCONFIRMED = "unconfirmed"
+    """Suspicious and not confirmable (nobody identified, or no re-check in time): alert."""
+    RECHECK = "recheck"
+    """Ask the entrance and the unit's staff to measure this person again."""
+    CLEARED = "cleared"
+    """The re-check was below the threshold."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInput:
+    """One batch of readings as columns (any order; decided in time order)."""
+
+    ts_ms: npt.NDArray[np.int64]
+    reading_id: Sequence[str]
+    device_id: Sequence[str]
+    device_kind: Sequence[str]
+    site: Sequence[str]
+    placement: Sequence[str]
+    person_id: Sequence[str | None]
+    temp_c: npt.NDArray[np.float64]
+    """Displayed value; NaN when the device showed an error code."""
+    has_error: npt.NDArray[np.bool_]
+    ambient_c: npt.NDArray[np.float64]
+    """NaN when unknown."""
+
+    def __len__(self) -> int:
+        return int(self.ts_ms.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    """Something to act on; ``row`` is the batch row that caused it (None for an expiry)."""
+
+    kind: EventKind
+    row: int | None
+    reading_id: str
+    """The reading that caused it; for a confirmation or expiry, the suspicious one."""
+    person_id: str | None
+    device_id: str
+    ts_ms: int
+    adjusted_c: float
+    threshold_c: float
+    confirming_reading_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOutput:
+    """Decisions for every row of the input, and the events they raised."""
+
+    decision: npt.NDArray[np.int8]
+    reason: npt.NDArray[np.int8]
+    adjusted_c: npt.NDArray[np.float64]
+    """The value the rule compared; NaN when invalid."""
+    threshold_c: npt.NDArray[np.float64]
+    events: list[EngineEvent]
+
+    def decision_labels(self) -> list[str]:
+        """Decision words, one per row."""
+        return [DECISION_LABELS[c] for c in self.decision.tolist()]
+
+    def reason_labels(self) -> list[str]:
+        """Reason sentences, one per row."""
+        return [REASON_LABELS[c] for c in self.reason.tolist()]
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """The columns the protocol reads and fills for one batch."""
+
+    batch: EngineInput
+    adjusted: npt.NDArray[np.float64]
+    threshold: npt.NDArray[np.float64]
+    suspicious: npt.NDArray[np.bool_]
+    decision: npt.NDArray[np.int8]
+    reason: npt.NDArray[np.int8]
+    events: list[EngineEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenRecheck:
+    reading_id: str
+    device_id: str
+    ts_ms: int
+    adjusted_c: float
+    threshold_c: float
+
+
+class DecisionEngine:
+    """Stateful across batches (open re-checks); thread-safe."""
+
+    def __init__(self, settings: EngineSettings, default_threshold_c: float) -> None:
+        self._settings = settings
+        self._calibrator = Calibrator(settings, default_threshold_c)
+        self._window_ms = int(settings.recheck_window_s * 1000)
+        self._min_wait_ms = int(settings.recheck_min_wait_s * 1000)
+        self._open: OrderedDict[str, _OpenRecheck] = OrderedDict()
+        self._decided: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.watermark_ms = 0
+        """The latest event time decided so far: the engine's notion of now."""
+
+    @property
+    def open_rechecks(self) -> int:
+        """People waiting for a re-check."""
+        return len(self._open)
+
+    def decide(self, batch: EngineInput) -> EngineOutput:
+        """Decide every reading of the batch."""
+        adjusted, threshold = self._calibrator.apply(
+            batch.device_kind, batch.site, batch.placement, batch.temp_c, batch.ambient_c
+        )
+        s = self._settings
+        invalid = batch.has_error | np.isnan(batch.temp_c)
+        low = ~invalid & (adjusted < s.assess_min_c)
+        high = ~invalid & (adjusted > s.assess_max_c)
+        reason = np.full(len(batch), Reason.BELOW_THRESHOLD, dtype=np.int8)
+        reason[invalid] = Reason.ERROR_CODE
+        reason[low] = Reason.NOT_ASSESSABLE_LOW
+        reason[high] = Reason.NOT_ASSESSABLE_HIGH
+        invalid |= low | high
+        decision = np.where(invalid, Decision.INVALID, Decision.NORMAL).astype(np.int8)
+        adjusted = np.where(invalid, np.nan, adjusted)
+        suspicious = ~invalid & (adjusted >= threshold - 1e-9)
+        work = _Work(batch, adjusted, threshold, suspicious, decision, reason, [])
+        with self._lock:
+            self._protocol(work)
+            if len(batch):
+                self.watermark_ms = max(self.watermark_ms, int(batch.ts_ms.max()))
+        return EngineOutput(decision, reason, adjusted, threshold, work.events)
+
+    def expire(self, now_ms: int) -> list[EngineEvent]:
+        """Re-checks whose window ran out by ``now_ms``: escalated as unconfirmed."""
+        events: list[EngineEvent] = []
+        with self._lock:
+            for person, pending in list(self._open.items()):
+                if now_ms - pending.ts_ms > self._window_ms:
+                    del self._open[person]
+                    events.append(self._escalation(person, pending))
+        return events
+
+    def _protocol(self, work: _Work) -> None:
+        """Run the re-check protocol over the rows it concerns, in time order.
+
+        A row concerns it when it is suspicious, or when its person has a re-check open
+        (from this batch or an earlier one) and it came after the suspicious reading. Only
+        those rows are looked at one by one; a redelivered one keeps its first decision.
+        """
+        batch = work.batch
+        persons = batch.person_id
+        suspicious_persons = {
+            persons[i] for i in np.flatnonzero(work.suspicious).tolist() if persons[i] is not None
+        }
+        watched = suspicious_persons | self._open.keys()
+        rows = np.flatnonzero(work.suspicious).tolist()
+        if watched:
+            rows = sorted(set(rows) | {i for i, person in enumerate(persons) if person in watched})
+        if not rows:
+            return
+        candidates = np.asarray(rows, dtype=np.int64)
+        for row in candidates[np.argsort(batch.ts_ms[candidates], kind="stable")].tolist():
+            remembered = self._decided.get(batch.reading_id[row])
+            if remembered is not None:
+                work.decision[row], work.reason[row] = remembered
+                continue
+            if self._decide_row(work, row):
+                self._remember(
+                    batch.reading_id[row], int(work.decision[row]), int(work.reason[row])
+                )
+
+    def _decide_row(self, work: _Work, row: int) -> bool:
+        """Decide one row by the protocol; True when the protocol decided it (remember it)."""
+        batch, decision, reason, events = work.batch, work.decision, work.reason, work.events
+        adjusted, threshold, suspicious = work.adjusted, work.threshold, work.suspicious
+        person = batch.person_id[row]
+        ts = int(batch.ts_ms[row])
+        pending = self._open.get(person) if person is not None else None
+        if pending is not None and ts <= pending.ts_ms:
+            pending = None  # an earlier reading (a late or redelivered one): not a re-check
+        if person is not None and pending is not None and ts - pending.ts_ms > self._window_ms:
+            del self._open[person]
+            events.append(self._escalation(person, pending))
+            pending = None
+        if decision[row] == Decision.INVALID:
+            return pending is not None
+        event = EngineEvent(
+            EventKind.FEVER,
+            row,
+            batch.reading_id[row],
+            person,
+            batch.device_id[row],
+            ts,
+            float(adjusted[row]),
+            float(threshold[row]),
+        )
+        if person is not None and pending is not None:
+            if suspicious[row]:
+                decision[row], reason[row] = Decision.FEVER, Reason.CONFIRMED
+                events.append(
+                    dataclasses.replace(
+                        event,
+                        reading_id=pending.reading_id,
+                        confirming_reading_id=batch.reading_id[row],
+                    )
+                )
+                del self._open[person]
+            elif ts - pending.ts_ms >= self._min_wait_ms:
+                reason[row] = Reason.CLEARED
+                events.append(
+                    dataclasses.replace(
+                        event,
+                        kind=EventKind.CLEARED,
+                        reading_id=pending.reading_id,
+                        confirming_reading_id=batch.reading_id[row],
+                    )
+                )
+                del self._open[person]
+            else:
+                reason[row] = Reason.RECHECK_TOO_SOON
+            return True
+        if not suspicious[row]:
+            return False
+        if adjusted[row] >= self._settings.very_high_c:
+            decision[row], reason[row] = Decision.FEVER, Reason.VERY_HIGH
+            events.append(event)
+        elif person is None:
+            decision[row], reason[row] = Decision.RECHECK, Reason.SUSPICIOUS_UNIDENTIFIED
+            events.append(dataclasses.replace(event, kind=EventKind.UNCONFIRMED))
+        else:
+            decision[row], reason[row] = Decision.RECHECK, Reason.SUSPICIOUS
+            events.append(dataclasses.replace(event, kind=EventKind.RECHECK))
+            self._open[person] = _OpenRecheck(
+                batch.reading_id[row],
+                batch.device_id[row],
+                ts,
+                float(adjusted[row]),
+                float(threshold[row]),
+            )
+            while len(self._open) > MAX_OPEN_RECHECKS:
+                oldest, stale = self._open.popitem(last=False)
+                events.append(self._escalation(oldest, stale))
+        return True
+
+    def _remember(self, reading_id: str, decision: int, reason: int) -> None:
+        self._decided[reading_id] = (decision, reason)
+        if len(self._decided) > DECIDED_MEMORY:
+            self._decided.popitem(last=False)
+
+    @staticmethod
+    def _escalation(person: str, pending: _OpenRecheck) -> EngineEvent:
+        return EngineEvent(
+            EventKind.UNCONFIRMED,
+            None,
+            pending.reading_id,
+            person,
+            pending.device_id,
+            pending.ts_ms,
+            pending.adjusted_c,
+            pending.threshold_c,
+        )
