@@ -29,6 +29,7 @@ from thermogate.firmware_sim.pty_port import VirtualSerialPort
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD = 37.3
 EDGE_ID = "edge-w2-main"
+READING_ALERTS = frozenset({"fever", "fever_unconfirmed", "recheck"})
 
 
 def temperature(index: int) -> float:
@@ -317,12 +318,13 @@ format = "json"
         return figures
 
     def fever_alerts(self) -> list[dict[str, object]]:
-        """Pushed fever alerts (liveness alerts of the fault itself are counted apart)."""
-        return [a for a in self.inbox.alerts() if a.get("kind") == "fever"]
+        """Pushed alerts raised by readings: re-check prompts, unconfirmed and confirmed
+        fevers (liveness alerts of the fault itself are counted apart)."""
+        return [a for a in self.inbox.alerts() if a.get("kind") in READING_ALERTS]
 
     def liveness_alerts(self) -> list[str]:
         """Kinds of the device and edge alerts pushed, in order."""
-        return [str(a["kind"]) for a in self.inbox.alerts() if a.get("kind") != "fever"]
+        return [str(a["kind"]) for a in self.inbox.alerts() if a.get("kind") not in READING_ALERTS]
 
     def close(self) -> None:
         for producer in self._producers:

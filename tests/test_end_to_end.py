@@ -188,10 +188,10 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
                 if index < len(LINE_FAULTS):
                     malformed += handheld.inject(LINE_FAULTS[index])
                 time.sleep(0.05)
-        for kiosk in kiosks:
+        for number, kiosk in enumerate(kiosks):
             for index, value in enumerate(KIOSK_VALUES):
                 kiosk.submit(
-                    KioskMeasurement(temp_c=value, card_id=f"K{index:04d}", ambient_c=21.5)
+                    KioskMeasurement(temp_c=value, card_id=f"K{number}{index:03d}", ambient_c=21.5)
                 )
                 sent += 1
                 fevers += _is_fever(value)
@@ -236,19 +236,27 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
         ids = [row["reading_id"] for row in rows]
         assert len(set(ids)) == sent
         assert {row["person_id"] for row in rows if row.get("person_id")} == persons | {
-            pseudonymous_id(f"K{i:04d}", KEY.encode()) for i in range(len(KIOSK_VALUES))
+            pseudonymous_id(f"K{k}{i:03d}", KEY.encode())
+            for k in range(len(kiosks))
+            for i in range(len(KIOSK_VALUES))
         }
-        assert sum(row["decision"] == "fever" for row in rows) == fevers
+        # Each reading at or above the threshold is a fever (very high) or waits for a re-check.
+        assert sum(row["decision"] in ("fever", "recheck") for row in rows) == fevers
+        assert sum(row["decision"] == "fever" for row in rows) == 2  # 39.1 °C: very high
         assert sum(row["decision"] == "invalid" for row in rows) == 4  # LO and HI, twice
         flags = {row["reading_id"]: row.get("clock") for row in rows if row.get("clock")}
         assert flags == {"ks-w2-lobby-1:990000": "ahead", "ks-w2-lobby-1:990001": "behind"}
 
-        # Exactly one push per fever, each with its own idempotency key.
+        # Exactly one push per suspicious reading, each with its own idempotency key: a
+        # re-check prompt for the identified, "unconfirmed" for the unidentified, a fever
+        # alert for the very high one.
         alerts = inbox.alerts()
         assert len(alerts) == fevers
         assert len({a["alert_id"] for a in alerts}) == fevers
         assert all(a["temp_c"] >= THRESHOLD for a in alerts)
         assert len(probe.messages("thermogate/v1/alerts/")) == fevers
+        kinds = sorted(a["kind"] for a in alerts)
+        assert kinds == sorted(["fever"] * 2 + ["fever_unconfirmed"] * 4 + ["recheck"] * 4)
 
         # Every bad input is on the dead-letter topic with its reason.
         letters = dead_letters()

@@ -136,10 +136,8 @@ def person_days(group: Ints, groups: int, positive: Bools, truth: npt.ArrayLike)
 
 def codes_of(values: Sequence[str | None]) -> tuple[Ints, list[str]]:
     """Integer codes in order of first appearance; ``""`` and None get -1."""
-    table: dict[str | None, int] = {}
-    codes = np.fromiter(
-        (table.setdefault(v, len(table)) for v in values), dtype=np.int64, count=len(values)
-    )
+    table = {value: code for code, value in enumerate(dict.fromkeys(values))}
+    codes = np.fromiter(map(table.__getitem__, values), dtype=np.int64, count=len(values))
     names: list[str] = [v for v in table if v]
     if "" in table or None in table:  # renumber so that the missing value is -1
         remap = np.full(len(table), -1, dtype=np.int64)

@@ -16,9 +16,10 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -27,8 +28,6 @@ from thermogate.contract import DeviceKind, ErrorCode, Placement, Site
 
 if TYPE_CHECKING:
     from _csv import Reader
-
-T = TypeVar("T")
 
 REQUIRED_COLUMNS: Final = (
     "ts",
@@ -52,7 +51,6 @@ _PLACEMENTS: Final = frozenset(p.value for p in Placement) | {""}
 _ERRORS: Final = frozenset(e.value for e in ErrorCode) | {""}
 _TRUTH: Final = {"0": 0, "1": 1}
 _NUMBER: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_BLOCK_ROWS: Final = 65_536
 
 
 class HeaderError(ValueError):
@@ -83,8 +81,8 @@ class Readings:
 
     source: str
     header: tuple[str, ...]
-    text: list[list[str]]
-    """One list per header column, the fields exactly as read."""
+    records: list[list[str]]
+    """The rows' fields exactly as read."""
     row: npt.NDArray[np.int64]
     ts_ms: npt.NDArray[np.int64]
     local_day: npt.NDArray[np.int64]
@@ -124,72 +122,72 @@ def parse_readings(
     """Parse CSV text (an open file or lines). ``check_encoding`` refuses fields holding
     undecodable bytes (read with ``errors="surrogateescape"``)."""
     reader = csv.reader(lines, strict=False)
-    with _gc_paused():
+    with gc_paused():
         header = next(reader, None)
         if header is None:
             raise HeaderError(f"{source}: empty file: expected a header row")
         positions = _header_positions(header, source, check_encoding=check_encoding)
-        width = len(header)
-        columns: list[list[str]] = [[] for _ in header]
-        rows: list[int] = []
-        lines_of: list[int] = []
-        bad: dict[int, BadRow] = {}
-        for block in _blocks(_records(reader), _BLOCK_ROWS):
-            kept = []
-            for number, line, record in block:
-                if isinstance(record, str):  # the csv module refused the record
-                    bad[number] = BadRow(number, line, None, record)
-                    continue
-                if len(record) != width:
-                    bad[number] = BadRow(
-                        number, line, None, f"{len(record)} fields, expected {width}"
-                    )
-                    continue
-                if check_encoding and (problem := _undecodable(record, header)) is not None:
-                    bad[number] = BadRow(number, line, problem, "not valid UTF-8")
-                    continue
-                kept.append(record)
-                rows.append(number)
-                lines_of.append(line)
-            for column, values in zip(columns, zip(*kept, strict=True), strict=False):
-                column.extend(values)
-        return _typed(
-            source,
-            header=tuple(header),
-            columns=columns,
-            positions=positions,
-            rows=rows,
-            lines=lines_of,
-            layout_bad=bad,
-        )
+        layout = _read_records(reader, len(header))
+        if check_encoding:
+            layout.refuse_undecodable(header)
+        return _typed(source, tuple(header), positions, layout)
 
 
-def _records(reader: Reader) -> Iterator[tuple[int, int, list[str] | str]]:
-    """(data row number, first line, fields or why the csv module refused the record); blank
-    lines are skipped and not counted."""
-    number, last_line = 0, reader.line_num
+class _Layout:
+    """Records with the header's field count, their row numbers and first lines, and the
+    records refused for their layout (field count, csv error, encoding)."""
+
+    def __init__(self) -> None:
+        self.records: list[list[str]] = []
+        self.rows: list[int] = []
+        self.lines: list[int] = []
+        self.bad: dict[int, BadRow] = {}
+
+    def refuse_undecodable(self, header: Sequence[str]) -> None:
+        """Move the records holding undecodable bytes to ``bad``."""
+        kept = []
+        for index, record in enumerate(self.records):
+            column = _undecodable(record, header)
+            if column is None:
+                kept.append(index)
+            else:
+                row = self.rows[index]
+                self.bad[row] = BadRow(row, self.lines[index], column, "not valid UTF-8")
+        if len(kept) < len(self.records):
+            self.records = [self.records[i] for i in kept]
+            self.rows = [self.rows[i] for i in kept]
+            self.lines = [self.lines[i] for i in kept]
+
+
+def _read_records(reader: Reader, width: int) -> _Layout:
+    """Split the records; blank lines are skipped and not counted as rows."""
+    layout = _Layout()
+    records, rows, lines, bad = layout.records, layout.rows, layout.lines, layout.bad
+    number, last = 0, reader.line_num
     while True:
         try:
-            record: list[str] | str = next(reader)
-        except StopIteration:
-            return
+            for record in reader:  # the hot loop: one line of work per record
+                line, last = last + 1, reader.line_num
+                if len(record) == width:
+                    number += 1
+                    records.append(record)
+                    rows.append(number)
+                    lines.append(line)
+                elif record:
+                    number += 1
+                    problem = f"{len(record)} fields, expected {width}"
+                    bad[number] = BadRow(number, line, None, problem)
         except csv.Error as exc:  # a field over csv.field_size_limit(), for one
-            record = f"unreadable CSV record: {exc}"
-        line, last_line = last_line + 1, reader.line_num
-        if not record:
+            line, last, number = last + 1, reader.line_num, number + 1
+            bad[number] = BadRow(number, line, None, f"unreadable CSV record: {exc}")
             continue
-        number += 1
-        yield number, line, record
-
-
-def _blocks(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    while block := list(islice(items, size)):
-        yield block
+        return layout
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Millions of small lists would trigger the cycle collector over and over (4x slower)."""
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: millions of new lists would set it off over and
+    over (parsing runs 4x slower); nothing here makes reference cycles."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -313,72 +311,73 @@ def _times(
 
 
 def _typed(
-    source: str,
-    *,
-    header: tuple[str, ...],
-    columns: list[list[str]],
-    positions: dict[str, int],
-    rows: list[int],
-    lines: list[int],
-    layout_bad: dict[int, BadRow],
+    source: str, header: tuple[str, ...], positions: dict[str, int], layout: _Layout
 ) -> Readings:
-    problems = _Problems(rows, lines)
+    records = layout.records
+    problems = _Problems(layout.rows, layout.lines)
 
     def reporter(name: str) -> Callable[[int, str], None]:
         position = positions[name]
         return lambda index, problem: problems.add(index, position, name, problem)
 
     def col(name: str) -> list[str]:
-        return columns[positions[name]]
+        return list(map(itemgetter(positions[name]), records))
 
     ts_ms, local_day = _times(col("ts"), reporter("ts"))
-    device_ids, device_report = col("device_id"), reporter("device_id")
-    if "" in set(device_ids):
-        for index, value in enumerate(device_ids):
-            if not value:
-                device_report(index, "is empty")
-    _check_choice(col("device_kind"), _KINDS, reporter("device_kind"), "handheld or kiosk")
-    _check_choice(col("site"), _SITES, reporter("site"), "forehead, wrist or canthus")
-    _check_choice(col("placement"), _PLACEMENTS, reporter("placement"), "door, lobby or room")
+    device_id = col("device_id")
+    if "" in set(device_id):
+        report = reporter("device_id")
+        for index in (i for i, value in enumerate(device_id) if not value):
+            report(index, "is empty")
+    device_kind, site, placement = col("device_kind"), col("site"), col("placement")
+    _check_choice(device_kind, _KINDS, reporter("device_kind"), "handheld or kiosk")
+    _check_choice(site, _SITES, reporter("site"), "forehead, wrist or canthus")
+    _check_choice(placement, _PLACEMENTS, reporter("placement"), "door, lobby or room")
     errors = col("error")
     _check_choice(errors, _ERRORS, reporter("error"), "empty, LO, HI or ERR")
-    has_error = np.fromiter((e != "" for e in errors), np.bool_, len(errors))
+    has_error = np.fromiter(map(bool, errors), np.bool_, len(errors))
     temps = col("temp_c")
     if has_error.any():  # the display showed an error code: whatever is in temp_c is moot
-        temps = [t if e == "" else "" for t, e in zip(temps, errors, strict=True)]
+        temps = [t if not e else "" for t, e in zip(temps, errors, strict=True)]
     temp_c = _numbers(temps, reporter("temp_c"), refuse_empty=~has_error)
     ambient_c = _numbers(col("ambient_c"), reporter("ambient_c"))
     truth = None
     if TRUTH_COLUMN in positions:
         values = col(TRUTH_COLUMN)
         _check_choice(values, frozenset(_TRUTH), reporter(TRUTH_COLUMN), "0 or 1")
-        truth = np.fromiter((_TRUTH.get(v, 0) for v in values), np.int8, len(values))
+        truth = np.fromiter(map(_TRUTH.get, values, repeat(0)), np.int8, len(values))
+    person_id = col("person_id")
 
-    index = np.arange(len(rows))
+    rows = np.asarray(layout.rows, dtype=np.int64)
     if problems.found:
-        index = np.setdiff1d(index, np.fromiter(problems.found, np.int64), assume_unique=True)
-        columns = [np.asarray(c, dtype=object)[index].tolist() for c in columns]
-        ts_ms, local_day = ts_ms[index], local_day[index]
-        temp_c, ambient_c, has_error = temp_c[index], ambient_c[index], has_error[index]
-        truth = None if truth is None else truth[index]
+        keep = np.setdiff1d(
+            np.arange(len(records)), np.fromiter(problems.found, np.int64), assume_unique=True
+        )
+        picks = keep.tolist()
+        records = [records[i] for i in picks]
+        device_id, device_kind, site, placement, person_id = (
+            [column[i] for i in picks]
+            for column in (device_id, device_kind, site, placement, person_id)
+        )
+        rows, ts_ms, local_day = rows[keep], ts_ms[keep], local_day[keep]
+        temp_c, ambient_c, has_error = temp_c[keep], ambient_c[keep], has_error[keep]
+        truth = None if truth is None else truth[keep]
+    found = (row for _, row in problems.found.values())
     return Readings(
         source=source,
         header=header,
-        text=columns,
-        row=np.asarray(rows, dtype=np.int64)[index],
+        records=records,
+        row=rows,
         ts_ms=ts_ms,
         local_day=local_day,
-        device_id=columns[positions["device_id"]],
-        device_kind=columns[positions["device_kind"]],
-        site=columns[positions["site"]],
-        placement=columns[positions["placement"]],
-        person_id=columns[positions["person_id"]],
+        device_id=device_id,
+        device_kind=device_kind,
+        site=site,
+        placement=placement,
+        person_id=person_id,
         temp_c=temp_c,
         has_error=has_error,
         ambient_c=ambient_c,
         truth=truth,
-        bad_rows=sorted(
-            [*layout_bad.values(), *(row for _, row in problems.found.values())],
-            key=lambda r: r.row,
-        ),
+        bad_rows=sorted([*layout.bad.values(), *found], key=lambda r: r.row),
     )

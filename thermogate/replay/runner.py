@@ -17,8 +17,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,9 +36,10 @@ from thermogate.gateway.engine import (
     EventKind,
 )
 from thermogate.replay import metrics
-from thermogate.replay.reader import BadRow, HeaderError, Readings, read_readings
+from thermogate.replay.reader import BadRow, HeaderError, Readings, gc_paused, read_readings
 
 log = logging.getLogger("thermogate.replay")
+T = TypeVar("T")
 
 DEFAULT_CHUNK_ROWS: Final = 10_000
 """Rows per engine call. The engine's cost per call grows with the call's size times the
@@ -91,6 +93,7 @@ class ReplayReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+@gc_paused()
 def replay(
     in_path: Path,
     out_path: Path,
@@ -115,7 +118,7 @@ def replay(
     for bad in readings.bad_rows:
         if on_bad_row is not None:
             on_bad_row(bad)
-    order = np.argsort(readings.ts_ms, kind="stable")
+    order = time_order(readings.ts_ms)
     registry = {d.id: d.placement.value for d in settings.devices}
     placement = resolve_placement(readings.placement, readings.device_id, registry)
     clock.lap("sort")
@@ -147,6 +150,11 @@ def replay(
     return report
 
 
+def time_order(ts_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """Row indices by time; equal times keep their input order."""
+    return np.argsort(ts_ms, kind="stable")
+
+
 def resolve_placement(
     placement: Sequence[str], device_id: Sequence[str], registry: Mapping[str, str]
 ) -> list[str]:
@@ -175,16 +183,16 @@ def decide_in_time_order(
     adjusted = np.empty(n, dtype=np.float64)
     ts_ms = readings.ts_ms[order]
     rows = readings.row[order]
-    device_id, kind, site, where, person = (
+    device_id, kind, site, where = (
         _take(column, order)
         for column in (
             readings.device_id,
             readings.device_kind,
             readings.site,
             placement,
-            readings.person_id,
         )
     )
+    person = [p or None for p in _take(readings.person_id, order)]
     events: Counter[str] = Counter()
     for start in range(0, n, max(1, chunk_rows)):
         stop = min(start + chunk_rows, n)
@@ -195,7 +203,7 @@ def decide_in_time_order(
             device_kind=kind[start:stop],
             site=site[start:stop],
             placement=where[start:stop],
-            person_id=[p or None for p in person[start:stop]],
+            person_id=person[start:stop],
             temp_c=readings.temp_c[order[start:stop]],
             has_error=readings.has_error[order[start:stop]],
             ambient_c=readings.ambient_c[order[start:stop]],
@@ -210,9 +218,18 @@ def decide_in_time_order(
     return Decided(decision, reason, adjusted, counts)
 
 
-def _take(values: Sequence[str], order: npt.NDArray[np.intp]) -> list[str]:
-    taken: list[str] = np.asarray(values, dtype=object)[order].tolist()
+def _take(values: Sequence[T], order: npt.NDArray[np.intp]) -> list[T]:
+    """``values`` in ``order`` (no copy when the file was in time order already)."""
+    if _is_identity(order):
+        return list(values)
+    if values and isinstance(values[0], list):  # a 1-D object array, not 2-D
+        return [values[i] for i in order.tolist()]
+    taken: list[T] = np.asarray(values, dtype=object)[order].tolist()
     return taken
+
+
+def _is_identity(order: npt.NDArray[np.intp]) -> bool:
+    return bool(np.array_equal(order, np.arange(len(order))))
 
 
 def _count(counts: Counter[str], events: Iterable[EngineEvent]) -> None:
@@ -254,7 +271,7 @@ def write_output(
     path: Path, readings: Readings, order: npt.NDArray[np.intp], decided: Decided
 ) -> None:
     """Every row in ``order``: the input's columns as read, then the added ones."""
-    columns = [_take(column, order) for column in readings.text]
+    records = _take(readings.records, order)
     decisions = np.asarray(DECISION_LABELS, dtype=object)[decided.decision].tolist()
     reasons = np.asarray(REASON_LABELS, dtype=object)[decided.reason].tolist()
     adjusted = format_celsius(decided.adjusted_c)
@@ -268,7 +285,8 @@ def write_output(
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             writer = csv.writer(stream, lineterminator="\n")
             writer.writerow([*readings.header, *ADDED_COLUMNS])
-            writer.writerows(zip(*columns, decisions, adjusted, reasons, strict=True))
+            added = zip(decisions, adjusted, reasons, strict=True)
+            writer.writerows(map(chain, records, added))
         Path(temporary).replace(path)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
@@ -292,9 +310,10 @@ def screening_figures(
     if readings.truth is None:
         return []
     truth = readings.truth[order]
-    device = metrics.codes_of(_take(readings.device_id, order))
-    person, _ = metrics.codes_of(_take(readings.person_id, order))
-    person_day = metrics.person_day_groups(person, readings.local_day[order])
+    device_code, device_names = metrics.codes_of(readings.device_id)
+    device = (device_code[order], device_names)
+    person, _ = metrics.codes_of(readings.person_id)
+    person_day = metrics.person_day_groups(person[order], readings.local_day[order])
     return [
         metrics.screening(
             "fever",

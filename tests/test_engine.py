@@ -1,0 +1,163 @@
+"""The decision engine alone: calibration, thresholds, validity and the re-check protocol."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from thermogate.config import EngineSettings
+from thermogate.gateway.engine import DecisionEngine, EngineInput, EventKind
+
+MIN = 60_000
+
+
+def batch(*rows: dict) -> EngineInput:
+    """Rows as dicts with defaults: a handheld forehead reading at the door."""
+
+    def col(name, default):
+        return [row.get(name, default) for row in rows]
+
+    temps = [row.get("temp_c", math.nan) for row in rows]
+    return EngineInput(
+        ts_ms=np.array(col("ts", 0), dtype=np.int64),
+        reading_id=col("id", "r"),
+        device_id=col("device", "hh-1"),
+        device_kind=col("kind", "handheld"),
+        site=col("site", "forehead"),
+        placement=col("placement", "door"),
+        person_id=col("person", None),
+        temp_c=np.array(temps, dtype=np.float64),
+        has_error=np.array([row.get("error", False) for row in rows]),
+        ambient_c=np.array(col("ambient", math.nan), dtype=np.float64),
+    )
+
+
+def engine(**settings) -> DecisionEngine:
+    return DecisionEngine(EngineSettings.model_validate(settings), 37.3)
+
+
+def test_validity_and_threshold():
+    out = engine().decide(
+        batch(
+            {"id": "a", "temp_c": 36.5},
+            {"id": "b", "error": True},
+            {"id": "c", "temp_c": 33.0},
+            {"id": "d", "temp_c": 44.0},
+            {"id": "e", "temp_c": 39.0},
+        )
+    )
+    assert out.decision_labels() == ["normal", "invalid", "invalid", "invalid", "fever"]
+    assert out.reason_labels()[1:4] == [
+        "device showed an error code",
+        "too low to assess (cold skin or a bad aim)",
+        "physiologically impossible",
+    ]
+    assert out.reason_labels()[4] == "very high: fever without re-check"
+    assert math.isnan(out.adjusted_c[1]) and out.adjusted_c[0] == pytest.approx(36.5)
+    assert [e.kind for e in out.events] == [EventKind.FEVER]
+
+
+def test_kiosk_canthus_is_calibrated_with_the_ambient_term():
+    out = engine().decide(
+        batch(
+            {"id": "k1", "kind": "kiosk", "site": "canthus", "temp_c": 37.6, "ambient": 21.5},
+            {"id": "k2", "kind": "kiosk", "site": "canthus", "temp_c": 37.6},
+        )
+    )
+    with_ambient = 13.043 + 0.648 * 37.6 - 0.0523 * (21.5 - 23.0)
+    assert out.adjusted_c[0] == pytest.approx(with_ambient)
+    assert out.adjusted_c[1] == pytest.approx(13.043 + 0.648 * 37.6)
+
+
+def test_overrides_of_calibration_and_thresholds_apply_most_specific_first():
+    eng = engine(
+        calibration=[{"kind": "handheld", "site": "forehead", "offset_c": 0.5}],
+        thresholds=[
+            {"site": "forehead", "threshold_c": 37.0},
+            {"site": "forehead", "placement": "room", "threshold_c": 37.5},
+        ],
+    )
+    out = eng.decide(
+        batch(
+            {"id": "a", "temp_c": 36.6, "placement": "door"},
+            {"id": "b", "temp_c": 36.9, "placement": "room"},
+            {"id": "c", "temp_c": 36.6, "site": "wrist"},
+        )
+    )
+    assert list(out.threshold_c) == [37.0, 37.5, 37.3]
+    assert list(np.round(out.adjusted_c, 2)) == [37.1, 37.4, 36.6]
+    assert out.decision_labels() == ["recheck", "normal", "normal"]
+
+
+def test_recheck_confirms_clears_or_is_too_soon():
+    eng = engine()
+    first = eng.decide(
+        batch(
+            {"id": "p1-1", "ts": 0, "person": "p1", "temp_c": 37.6},
+            {"id": "p2-1", "ts": 0, "person": "p2", "temp_c": 37.6},
+            {"id": "p3-1", "ts": 0, "person": "p3", "temp_c": 37.6},
+        )
+    )
+    assert first.decision_labels() == ["recheck"] * 3
+    assert [e.kind for e in first.events] == [EventKind.RECHECK] * 3
+    second = eng.decide(
+        batch(
+            {"id": "p1-2", "ts": 12 * MIN, "person": "p1", "temp_c": 37.8},
+            {"id": "p2-2", "ts": 12 * MIN, "person": "p2", "temp_c": 36.7},
+            {"id": "p3-2", "ts": 2 * MIN, "person": "p3", "temp_c": 36.7},
+        )
+    )
+    assert second.decision_labels() == ["fever", "normal", "normal"]
+    assert second.reason_labels() == [
+        "re-check confirmed",
+        "re-check below threshold: cleared",
+        "re-check too soon after the suspicious reading to clear it",
+    ]
+    kinds = {(e.kind, e.reading_id, e.confirming_reading_id) for e in second.events}
+    assert kinds == {(EventKind.FEVER, "p1-1", "p1-2"), (EventKind.CLEARED, "p2-1", "p2-2")}
+    assert eng.open_rechecks == 1  # p3 still waits
+    escalated = eng.expire(31 * MIN)
+    assert [(e.kind, e.reading_id, e.row) for e in escalated] == [
+        (EventKind.UNCONFIRMED, "p3-1", None)
+    ]
+    assert eng.open_rechecks == 0
+
+
+def test_unidentified_suspicious_is_alerted_unconfirmed_at_once():
+    out = engine().decide(batch({"id": "x", "temp_c": 37.7}))
+    assert out.decision_labels() == ["recheck"]
+    assert [e.kind for e in out.events] == [EventKind.UNCONFIRMED]
+
+
+def test_a_recheck_after_the_window_starts_over():
+    eng = engine()
+    eng.decide(batch({"id": "a", "ts": 0, "person": "p", "temp_c": 37.6}))
+    late = eng.decide(batch({"id": "b", "ts": 40 * MIN, "person": "p", "temp_c": 37.6}))
+    assert late.decision_labels() == ["recheck"]
+    assert [e.kind for e in late.events] == [EventKind.UNCONFIRMED, EventKind.RECHECK]
+
+
+def test_redelivered_and_earlier_readings_do_not_change_decisions():
+    eng = engine()
+    eng.decide(batch({"id": "early", "ts": 0, "person": "p", "temp_c": 36.6}))
+    eng.decide(batch({"id": "sus", "ts": 5 * MIN, "person": "p", "temp_c": 37.6}))
+    again = eng.decide(
+        batch(
+            {"id": "early", "ts": 0, "person": "p", "temp_c": 36.6},
+            {"id": "sus", "ts": 5 * MIN, "person": "p", "temp_c": 37.6},
+        )
+    )
+    assert again.decision_labels() == ["normal", "recheck"]
+    assert again.events == []  # nothing raised twice
+    assert eng.open_rechecks == 1
+
+
+def test_batch_order_does_not_matter():
+    rows = [
+        {"id": "b", "ts": 15 * MIN, "person": "p", "temp_c": 37.9},
+        {"id": "a", "ts": 0, "person": "p", "temp_c": 37.6},
+    ]
+    out = engine().decide(batch(*rows))
+    assert out.decision_labels() == ["fever", "recheck"]
