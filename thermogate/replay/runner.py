@@ -213,7 +213,6 @@ def decide_in_time_order(
         adjusted[start:stop] = out.adjusted_c
         _count(events, out.events)
         _count(events, engine.expire(int(ts_ms[stop - 1])))
-        _forget_redeliveries(engine)
     counts = EventCounts(**events, open_at_end=engine.open_rechecks)
     return Decided(decision, reason, adjusted, counts)
 
@@ -238,20 +237,6 @@ def _count(counts: Counter[str], events: Iterable[EngineEvent]) -> None:
             counts["unidentified" if event.row is not None else "escalations"] += 1
         else:
             counts[event.kind.value] += 1
-
-
-def _forget_redeliveries(engine: DecisionEngine) -> None:
-    """Workaround for the engine's redelivery memory, which makes a long replay quadratic.
-
-    ``DecisionEngine`` remembers up to 200,000 decided reading ids and checks every batch
-    against them with ``np.isin`` on object arrays, which numpy runs as a Python-level loop
-    over the memory: O(batch x memory) per call. Replay reading ids are unique in the file, so
-    that memory can never match and emptying it changes no decision. Drop this once the engine
-    looks ids up in its dict instead.
-    """
-    memory = getattr(engine, "_decided", None)
-    if isinstance(memory, dict):
-        memory.clear()
 
 
 def format_celsius(values: npt.NDArray[np.float64]) -> list[str]:
