@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -159,29 +159,50 @@ class _Layout:
             self.lines = [self.lines[i] for i in kept]
 
 
+class _Refused(list[str]):
+    """Stands in the record list for a record the csv module refused; holds the reason."""
+
+
 def _read_records(reader: Reader, width: int) -> _Layout:
-    """Split the records; blank lines are skipped and not counted as rows."""
-    layout = _Layout()
-    records, rows, lines, bad = layout.records, layout.rows, layout.lines, layout.bad
-    number, last = 0, reader.line_num
+    """Split the records (the csv module's own loop); blank lines are not rows.
+
+    A record's first line is counted from the lines before it: one each, unless some record
+    spans several lines (a quoted line break), which only then costs a pass over the fields.
+    """
+    before = reader.line_num
+    records: list[list[str]] = []
     while True:
         try:
-            for record in reader:  # the hot loop: one line of work per record
-                line, last = last + 1, reader.line_num
-                if len(record) == width:
-                    number += 1
-                    records.append(record)
-                    rows.append(number)
-                    lines.append(line)
-                elif record:
-                    number += 1
-                    problem = f"{len(record)} fields, expected {width}"
-                    bad[number] = BadRow(number, line, None, problem)
+            records.extend(reader)
         except csv.Error as exc:  # a field over csv.field_size_limit(), for one
-            line, last, number = last + 1, reader.line_num, number + 1
-            bad[number] = BadRow(number, line, None, f"unreadable CSV record: {exc}")
+            records.append(_Refused([f"unreadable CSV record: {exc}"]))
             continue
-        return layout
+        break
+    count = len(records)
+    lengths = np.fromiter(map(len, records), np.int64, count)
+    spans = np.ones(count, dtype=np.int64)
+    if reader.line_num - before != count:
+        spans = np.fromiter((1 + "".join(r).count("\n") for r in records), np.int64, count)
+    lines = before + np.cumsum(spans) - spans + 1
+    rows = np.cumsum(lengths > 0)
+    layout = _Layout()
+    good = lengths == width
+    if good.all():
+        layout.records = records
+    else:
+        keep = np.flatnonzero(good).tolist()
+        layout.records = [records[i] for i in keep]
+        for index in np.flatnonzero(~good & (lengths > 0)).tolist():
+            record, row, line = records[index], int(rows[index]), int(lines[index])
+            problem = (
+                record[0]
+                if isinstance(record, _Refused)
+                else f"{len(record)} fields, expected {width}"
+            )
+            layout.bad[row] = BadRow(row, line, None, problem)
+    layout.rows = rows[good].tolist()
+    layout.lines = lines[good].tolist()
+    return layout
 
 
 @contextmanager
@@ -292,22 +313,39 @@ def _numbers(
 def _times(
     values: list[str], report: Callable[[int, str], None]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Epoch milliseconds and the local date ordinal, one ``fromisoformat`` per row."""
-    seconds = np.zeros(len(values), dtype=np.float64)
-    days = np.zeros(len(values), dtype=np.int64)
+    """Epoch milliseconds and the local date ordinal (0 where refused); ``fromisoformat``
+    mapped over the column, row by row only when some value is refused."""
     parse = dt.datetime.fromisoformat
-    for index, text in enumerate(values):
-        try:
-            moment = parse(text)
-        except ValueError:
-            report(index, f"{_show(text)} is not an RFC 3339 time (2024-03-01T08:15:00+08:00)")
-            continue
-        if moment.tzinfo is None:
-            report(index, f"{_show(text)} has no UTC offset (add Z or +08:00)")
-            continue
-        seconds[index] = moment.timestamp()
-        days[index] = moment.toordinal()
+    try:
+        moments: list[dt.datetime | None] = list(map(parse, values))
+    except ValueError:
+        moments = [_parse_time(text) for text in values]
+    if None in moments or None in map(_tzinfo, moments):
+        for index, (text, moment) in enumerate(zip(values, moments, strict=True)):
+            if moment is None:
+                report(index, f"{_show(text)} is not an RFC 3339 time (2024-03-01T08:15:00+08:00)")
+            elif moment.tzinfo is None:
+                report(index, f"{_show(text)} has no UTC offset (add Z or +08:00)")
+            if moment is None or moment.tzinfo is None:
+                moments[index] = _EPOCH
+    known = cast("list[dt.datetime]", moments)
+    seconds = np.fromiter(map(dt.datetime.timestamp, known), np.float64, len(known))
+    days = np.fromiter(map(dt.datetime.toordinal, known), np.int64, len(known))
     return np.round(seconds * 1000.0).astype(np.int64), days
+
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _tzinfo(moment: dt.datetime | None) -> dt.tzinfo | None:
+    return None if moment is None else moment.tzinfo
+
+
+def _parse_time(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _typed(

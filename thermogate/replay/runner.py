@@ -43,7 +43,7 @@ T = TypeVar("T")
 
 DEFAULT_CHUNK_ROWS: Final = 10_000
 """Rows per engine call. The engine's cost per call grows with the call's size times the
-people it watches (see ``_forget_redeliveries``), so moderate chunks are fastest."""
+people it watches; its time per row barely changes from 2,000 to 50,000 rows per call."""
 ADDED_COLUMNS: Final = ("decision", "adjusted_c", "reason")
 DEFAULT_PLACEMENT: Final = Placement.DOOR.value
 
