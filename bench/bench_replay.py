@@ -55,6 +55,8 @@ def synthesize(path: Path, rows: int, seed: int = 2020) -> int:
     handhelds = [f"hh-{b}-{e}" for b in range(8) for e in range(3)]
     kiosks = [f"kiosk-{b}" for b in range(8)]
     device_names = np.asarray(handhelds + kiosks, dtype=object)
+    buildings = [f"b{b}" for b in range(8) for _ in range(3)] + [f"b{b}" for b in range(8)]
+    building_of = np.asarray(buildings, dtype=object)
     is_kiosk = np.arange(len(device_names)) >= len(handhelds)
     visits = int(rows / 1.012)
     person = rng.integers(0, 20_000, visits)
@@ -87,8 +89,8 @@ def synthesize(path: Path, rows: int, seed: int = 2020) -> int:
     ambient = np.where(kiosk, _one_decimal(rng.normal(22.0, 1.5, total)), "")
     columns = [
         stamps,
-        np.asarray([f"b{int(d) % 8}" for d in device], dtype=object),
-        np.where(kiosk, "lobby", "main").astype(object),
+        building_of[device],
+        np.where(kiosk, "lobby", np.asarray(["main", "south", "east"])[device % 3]).astype(object),
         device_names[device],
         np.where(kiosk, "kiosk", "handheld").astype(object),
         np.where(kiosk, "canthus", "forehead").astype(object),
@@ -110,7 +112,9 @@ def synthesize(path: Path, rows: int, seed: int = 2020) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per engine call")
+    parser.add_argument(
+        "--chunk", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per engine call"
+    )
     parser.add_argument("--keep", type=Path, help="write the CSVs here instead of a temp dir")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as scratch:
@@ -120,7 +124,8 @@ def main() -> None:
         began = time.perf_counter()
         rows = synthesize(source, args.rows)
         made = time.perf_counter() - began
-        print(f"synthetic recording: {rows:,} rows, {source.stat().st_size / 1e6:.0f} MB, {made:.1f} s")
+        size_mb = source.stat().st_size / 1e6
+        print(f"synthetic recording: {rows:,} rows, {size_mb:.0f} MB, made in {made:.1f} s")
         began = time.perf_counter()
         report = replay(source, out, Settings(), chunk_rows=args.chunk)
         elapsed = time.perf_counter() - began
@@ -129,11 +134,11 @@ def main() -> None:
     print(f"  phases: {phases}; chunk {args.chunk:,} rows per engine call")
     print(f"  decisions: {report.decisions}")
     for screening in report.screening:
-        o = screening.overall
+        o, days = screening.overall, screening.person_days
         print(
             f"  {screening.name}: sensitivity {o.sensitivity or 0:.3f}, specificity "
-            f"{o.specificity or 0:.4f}, PPV {o.ppv or 0:.3f}, {o.alarms_per_1000 or 0:.1f} alarms "
-            f"per 1,000 readings; person-days sensitivity {screening.person_days.sensitivity or 0:.3f}"
+            f"{o.specificity or 0:.4f}, PPV {o.ppv or 0:.3f}, {o.alarms_per_1000 or 0:.1f} "
+            f"alarms per 1,000 readings; person-days sensitivity {days.sensitivity or 0:.3f}"
         )
 
 

@@ -23,6 +23,7 @@ from thermogate.contract import ComponentKind, Status, StatusState, encode, utc_
 from thermogate.contract.topics import READINGS_FILTER, ROOT, STATUS_FILTER, status_topic
 from thermogate.gateway.edge_metrics import EdgeMetrics
 from thermogate.gateway.engine import DecisionEngine
+from thermogate.gateway.engine.state import EngineStore
 from thermogate.gateway.intake import Envelope, Intake
 from thermogate.gateway.liveness import LivenessDriver, LivenessMonitor
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
@@ -75,7 +76,8 @@ class Gateway:
             interval_s=config.metrics_interval_s,
         )
         registry = {d.id: d for d in settings.devices}
-        self.engine = DecisionEngine(settings.engine, config.threshold_c)
+        self._engine_store = EngineStore(config.state_dir / "engine.sqlite3")
+        self.engine = DecisionEngine(settings.engine, config.threshold_c, self._engine_store)
         self._processor = BatchProcessor(
             settings=config,
             validator=MessageValidator(config, registry),
@@ -118,6 +120,7 @@ class Gateway:
         self._worker.join(timeout)
         self._liveness_driver.stop(timeout)
         self.edge_metrics.stop(timeout)
+        self._engine_store.close()
         self.alerts.close(timeout)
         self._mqtt.stop([self._status(StatusState.STOPPED)], timeout)
         self.ingestor.close()

@@ -161,3 +161,24 @@ def test_batch_order_does_not_matter():
     ]
     out = engine().decide(batch(*rows))
     assert out.decision_labels() == ["fever", "recheck"]
+
+
+def test_state_survives_a_restart(tmp_path):
+    from thermogate.gateway.engine.state import EngineStore
+
+    def restarted() -> DecisionEngine:
+        return DecisionEngine(EngineSettings(), 37.3, EngineStore(tmp_path / "engine.sqlite3"))
+
+    first = restarted()
+    first.decide(batch({"id": "s", "ts": 0, "person": "p", "temp_c": 37.6}))
+    first.decide(batch({"id": "q", "ts": 0, "person": "q", "temp_c": 37.6}))
+    second = restarted()  # the gateway was killed and came back
+    assert second.open_rechecks == 2
+    confirmed = second.decide(batch({"id": "c", "ts": 12 * MIN, "person": "p", "temp_c": 37.8}))
+    assert confirmed.decision_labels() == ["fever"]
+    third = restarted()  # killed again before acknowledging: the broker redelivers "c"
+    again = third.decide(batch({"id": "c", "ts": 12 * MIN, "person": "p", "temp_c": 37.8}))
+    assert again.decision_labels() == ["fever"] and again.events == []
+    assert third.watermark_ms == 12 * MIN
+    assert [e.reading_id for e in third.expire(45 * MIN)] == ["q"]
+    assert restarted().open_rechecks == 0

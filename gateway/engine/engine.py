@@ -35,6 +35,7 @@ import numpy.typing as npt
 from thermogate.config import EngineSettings
 from thermogate.gateway.engine.calibration import Calibrator
 from thermogate.gateway.engine.codes import DECISION_LABELS, REASON_LABELS, Decision, Reason
+from thermogate.gateway.engine.state import EngineStore, OpenRecheckRow
 
 MAX_OPEN_RECHECKS: Final = 100_000
 DECIDED_MEMORY: Final = 200_000
@@ -124,28 +125,33 @@ class _Work:
     events: list[EngineEvent]
 
 
-@dataclass(frozen=True, slots=True)
-class _OpenRecheck:
-    reading_id: str
-    device_id: str
-    ts_ms: int
-    adjusted_c: float
-    threshold_c: float
-
-
 class DecisionEngine:
     """Stateful across batches (open re-checks); thread-safe."""
 
-    def __init__(self, settings: EngineSettings, default_threshold_c: float) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        default_threshold_c: float,
+        store: EngineStore | None = None,
+    ) -> None:
         self._settings = settings
         self._calibrator = Calibrator(settings, default_threshold_c)
         self._window_ms = int(settings.recheck_window_s * 1000)
         self._min_wait_ms = int(settings.recheck_min_wait_s * 1000)
-        self._open: OrderedDict[str, _OpenRecheck] = OrderedDict()
+        self._open: OrderedDict[str, OpenRecheckRow] = OrderedDict()
         self._decided: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.watermark_ms = 0
         """The latest event time decided so far: the engine's notion of now."""
+        self._store = store
+        self._opened: dict[str, OpenRecheckRow] = {}
+        self._closed: set[str] = set()
+        self._newly_decided: dict[str, tuple[int, int]] = {}
+        if store is not None:
+            snapshot = store.load()
+            self._open.update(snapshot.open_rechecks)
+            self._decided.update(snapshot.decided)
+            self.watermark_ms = snapshot.watermark_ms
 
     @property
     def open_rechecks(self) -> int:
@@ -174,6 +180,7 @@ class DecisionEngine:
             self._protocol(work)
             if len(batch):
                 self.watermark_ms = max(self.watermark_ms, int(batch.ts_ms.max()))
+            self._persist()
         return EngineOutput(decision, reason, adjusted, threshold, work.events)
 
     def expire(self, now_ms: int) -> list[EngineEvent]:
@@ -182,9 +189,26 @@ class DecisionEngine:
         with self._lock:
             for person, pending in list(self._open.items()):
                 if now_ms - pending.ts_ms > self._window_ms:
-                    del self._open[person]
+                    self._close(person)
                     events.append(self._escalation(person, pending))
+            self._persist()
         return events
+
+    def _persist(self) -> None:
+        """Write what changed since the last call (before the gateway acknowledges)."""
+        if self._store is not None and (self._opened or self._closed or self._newly_decided):
+            self._store.save(self._opened, self._closed, self._newly_decided, self.watermark_ms)
+        self._opened, self._closed, self._newly_decided = {}, set(), {}
+
+    def _open_recheck(self, person: str, row: OpenRecheckRow) -> None:
+        self._open[person] = row
+        self._opened[person] = row
+        self._closed.discard(person)
+
+    def _close(self, person: str) -> None:
+        del self._open[person]
+        self._opened.pop(person, None)
+        self._closed.add(person)
 
     def _protocol(self, work: _Work) -> None:
         """Run the re-check protocol over the rows it concerns, in time order.
@@ -225,7 +249,7 @@ class DecisionEngine:
         if pending is not None and ts <= pending.ts_ms:
             pending = None  # an earlier reading (a late or redelivered one): not a re-check
         if person is not None and pending is not None and ts - pending.ts_ms > self._window_ms:
-            del self._open[person]
+            self._close(person)
             events.append(self._escalation(person, pending))
             pending = None
         if decision[row] == Decision.INVALID:
@@ -250,7 +274,7 @@ class DecisionEngine:
                         confirming_reading_id=batch.reading_id[row],
                     )
                 )
-                del self._open[person]
+                self._close(person)
             elif ts - pending.ts_ms >= self._min_wait_ms:
                 reason[row] = Reason.CLEARED
                 events.append(
@@ -261,7 +285,7 @@ class DecisionEngine:
                         confirming_reading_id=batch.reading_id[row],
                     )
                 )
-                del self._open[person]
+                self._close(person)
             else:
                 reason[row] = Reason.RECHECK_TOO_SOON
             return True
@@ -276,25 +300,30 @@ class DecisionEngine:
         else:
             decision[row], reason[row] = Decision.RECHECK, Reason.SUSPICIOUS
             events.append(dataclasses.replace(event, kind=EventKind.RECHECK))
-            self._open[person] = _OpenRecheck(
-                batch.reading_id[row],
-                batch.device_id[row],
-                ts,
-                float(adjusted[row]),
-                float(threshold[row]),
+            self._open_recheck(
+                person,
+                OpenRecheckRow(
+                    batch.reading_id[row],
+                    batch.device_id[row],
+                    ts,
+                    float(adjusted[row]),
+                    float(threshold[row]),
+                ),
             )
             while len(self._open) > MAX_OPEN_RECHECKS:
-                oldest, stale = self._open.popitem(last=False)
+                oldest, stale = next(iter(self._open.items()))
+                self._close(oldest)
                 events.append(self._escalation(oldest, stale))
         return True
 
     def _remember(self, reading_id: str, decision: int, reason: int) -> None:
         self._decided[reading_id] = (decision, reason)
+        self._newly_decided[reading_id] = (decision, reason)
         if len(self._decided) > DECIDED_MEMORY:
             self._decided.popitem(last=False)
 
     @staticmethod
-    def _escalation(person: str, pending: _OpenRecheck) -> EngineEvent:
+    def _escalation(person: str, pending: OpenRecheckRow) -> EngineEvent:
         return EngineEvent(
             EventKind.UNCONFIRMED,
             None,

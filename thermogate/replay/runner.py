@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
-import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +83,7 @@ class ReplayReport:
     """Everything the summary shows."""
 
     source: str
+    output: str
     rows: int
     bad_rows: list[BadRow]
     decisions: dict[str, int]
@@ -129,6 +129,7 @@ def replay(
     clock.lap("write")
     report = ReplayReport(
         source=readings.source,
+        output=str(out_path),
         rows=len(readings),
         bad_rows=readings.bad_rows,
         decisions=decision_counts(decided.decision),
@@ -255,29 +256,32 @@ def format_celsius(values: npt.NDArray[np.float64]) -> list[str]:
 def write_output(
     path: Path, readings: Readings, order: npt.NDArray[np.intp], decided: Decided
 ) -> None:
-    """Every row in ``order``: the input's columns as read, then the added ones."""
+    """Every row in ``order``: the input's columns as read, then the added ones.
+
+    A regular file is written beside and renamed into place at the end; anything else that
+    exists (``/dev/stdout``, a pipe) is written directly.
+    """
     records = _take(readings.records, order)
     decisions = np.asarray(DECISION_LABELS, dtype=object)[decided.decision].tolist()
     reasons = np.asarray(REASON_LABELS, dtype=object)[decided.reason].tolist()
-    adjusted = format_celsius(decided.adjusted_c)
+    added = zip(decisions, format_celsius(decided.adjusted_c), reasons, strict=True)
+    rows = map(chain, records, added)
+    direct = path.exists() and not path.is_file()
+    target = path if direct else path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-    except OSError as exc:
-        raise ReplayError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        with target.open("w" if direct else "x", encoding="utf-8", newline="") as stream:
             writer = csv.writer(stream, lineterminator="\n")
             writer.writerow([*readings.header, *ADDED_COLUMNS])
-            added = zip(decisions, adjusted, reasons, strict=True)
-            writer.writerows(map(chain, records, added))
-        Path(temporary).replace(path)
+            writer.writerows(rows)
+        if not direct:
+            target.replace(path)
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
+        if not direct:
+            target.unlink(missing_ok=True)
         raise ReplayError(f"{path}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        if not direct:
+            target.unlink(missing_ok=True)
         raise
 
 

@@ -1,9 +1,17 @@
-"""The replay summary on stderr: decisions, engine events, and the screening figures (rich)."""
+"""The replay summary on stderr (rich): decisions, engine events and the screening figures.
+
+With a ``truth_febrile`` column, two tables: a reading is *positive* when its decision is
+``fever`` (the clinic is alerted), then *flagged* when it is ``recheck`` or ``fever`` (a re-check
+is an alarm for the staff). Each gives sensitivity, specificity, PPV and alarms per 1,000 for
+all readings, per device and per person-day (see :mod:`thermogate.replay.metrics`).
+"""
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from thermogate.replay.metrics import Confusion, Screening
 from thermogate.replay.runner import ReplayReport
@@ -14,7 +22,7 @@ PLAIN_WIDTH = 160
 
 def stderr_console() -> Console:
     """A console on stderr: colours on a terminal, plain and wide otherwise."""
-    console = Console(stderr=True, highlight=False, soft_wrap=False)
+    console = Console(stderr=True, highlight=False)
     if not console.is_terminal:
         console = Console(stderr=True, highlight=False, width=PLAIN_WIDTH, no_color=True)
     return console
@@ -22,28 +30,31 @@ def stderr_console() -> Console:
 
 def render(report: ReplayReport, console: Console) -> None:
     """Print the whole summary."""
-    total = sum(report.seconds.values())
+    seconds = sum(report.seconds.values())
     console.print(
-        f"replay of {report.source}: {report.rows:,} rows decided, "
-        f"{len(report.bad_rows):,} bad rows skipped, {total:.2f} s"
+        f"thermogate replay: {report.source} -> {report.output}: {report.rows:,} rows decided "
+        f"in time order, {len(report.bad_rows):,} bad rows skipped, {seconds:.2f} s",
+        markup=False,
     )
     console.print(decision_table(report))
-    e = report.events
-    console.print(
-        f"engine events: {e.fever:,} fever alerts, {e.recheck:,} re-check requests, "
-        f"{e.cleared:,} cleared, {e.unidentified:,} suspicious and unidentified (alerted "
-        f"unconfirmed), {e.escalations:,} unconfirmed escalations (no re-check within the "
-        f"window), {e.open_at_end:,} re-checks still open at the end of the recording"
-    )
+    console.print(event_table(report))
     if not report.screening:
         console.print("no truth_febrile column: no screening figures")
+        return
+    console.print(
+        "Screening against truth_febrile. Per reading, POSITIVE = decision fever; FLAGGED = "
+        "decision recheck or fever. An invalid reading is never positive. A person-day "
+        "(person_id and local date) is febrile or positive when any of its readings is; "
+        "readings without a person_id are left out of it.",
+        markup=False,
+    )
     for screening in report.screening:
         console.print(screening_table(screening))
 
 
 def decision_table(report: ReplayReport) -> Table:
     """Readings per decision and their share."""
-    table = Table(title="Decisions", title_justify="left")
+    table = Table(title="Decisions", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("decision")
     table.add_column("readings", justify="right")
     table.add_column("share", justify="right")
@@ -52,11 +63,34 @@ def decision_table(report: ReplayReport) -> Table:
     return table
 
 
+def event_table(report: ReplayReport) -> Table:
+    """What the engine asked for (alerts and requests; not written to the CSV)."""
+    e = report.events
+    table = Table(title="Engine events", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("event")
+    table.add_column("count", justify="right")
+    table.add_column("meaning")
+    for name, count, meaning in (
+        ("fever alerts", e.fever, "confirmed by a re-check, or very high"),
+        ("re-check requests", e.recheck, "suspicious, person known"),
+        ("cleared", e.cleared, "re-check below the threshold"),
+        ("unidentified", e.unidentified, "suspicious, nobody known: alerted unconfirmed"),
+        ("unconfirmed escalations", e.escalations, "no re-check within the window"),
+        ("open at the end", e.open_at_end, "re-check window still running when the data ends"),
+    ):
+        table.add_row(name, f"{count:,}", meaning)
+    return table
+
+
 def screening_table(screening: Screening) -> Table:
     """Sensitivity, specificity, PPV and alarms per 1,000: overall, per device, per person-day."""
     table = Table(
-        title=f"Screening, {screening.definition}; an invalid reading counts as negative",
+        title=f"Screening, {screening.definition}",
         title_justify="left",
+        caption="sensitivity TP/(TP+FN), specificity TN/(TN+FP), PPV TP/(TP+FP); alarms per "
+        "1,000 readings (per 1,000 person-days on the person-days row)",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
     )
     for name in ("population", "count", "febrile", "TP", "FP", "FN", "TN"):
         table.add_column(name, justify="left" if name == "population" else "right")
@@ -70,10 +104,10 @@ def screening_table(screening: Screening) -> Table:
     return table
 
 
-def _figures(population: str, c: Confusion) -> list[str]:
+def _figures(population: str, c: Confusion) -> list[str | Text]:
     alarms = c.alarms_per_1000
     return [
-        population,
+        Text(population),  # a device id is data, not markup
         f"{c.total:,}",
         f"{c.febrile:,}",
         f"{c.tp:,}",
