@@ -9,6 +9,7 @@ import pytest
 
 from thermogate.config import EngineSettings
 from thermogate.gateway.engine import DecisionEngine, EngineInput, EventKind
+from thermogate.gateway.engine.state import EngineStore
 
 MIN = 60_000
 
@@ -164,8 +165,6 @@ def test_batch_order_does_not_matter():
 
 
 def test_state_survives_a_restart(tmp_path):
-    from thermogate.gateway.engine.state import EngineStore
-
     def restarted() -> DecisionEngine:
         return DecisionEngine(EngineSettings(), 37.3, EngineStore(tmp_path / "engine.sqlite3"))
 
