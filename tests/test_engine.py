@@ -181,3 +181,12 @@ def test_state_survives_a_restart(tmp_path):
     assert third.watermark_ms == 12 * MIN
     assert [e.reading_id for e in third.expire(45 * MIN)] == ["q"]
     assert restarted().open_rechecks == 0
+
+
+def test_a_late_earlier_reading_does_not_replace_the_open_recheck():
+    eng = engine()
+    eng.decide(batch({"id": "later", "ts": 10 * MIN, "person": "p", "temp_c": 37.6}))
+    late = eng.decide(batch({"id": "earlier", "ts": 5 * MIN, "person": "p", "temp_c": 37.7}))
+    assert late.decision_labels() == ["recheck"] and late.events == []
+    confirm = eng.decide(batch({"id": "c", "ts": 20 * MIN, "person": "p", "temp_c": 37.9}))
+    assert [(e.kind, e.reading_id) for e in confirm.events] == [(EventKind.FEVER, "later")]

@@ -247,7 +247,12 @@ class DecisionEngine:
         ts = int(batch.ts_ms[row])
         pending = self._open.get(person) if person is not None else None
         if pending is not None and ts <= pending.ts_ms:
-            pending = None  # an earlier reading (a late or redelivered one): not a re-check
+            # Taken no later than the open re-check's reading (delivered late, or another
+            # device at the same instant): not a re-check, and it must not replace it.
+            if decision[row] != Decision.INVALID and suspicious[row]:
+                decision[row], reason[row] = Decision.RECHECK, Reason.SUSPICIOUS
+                return True
+            return False
         if person is not None and pending is not None and ts - pending.ts_ms > self._window_ms:
             self._close(person)
             events.append(self._escalation(person, pending))

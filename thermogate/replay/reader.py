@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -315,37 +315,42 @@ def _times(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Epoch milliseconds and the local date ordinal (0 where refused); ``fromisoformat``
     mapped over the column, row by row only when some value is refused."""
-    parse = dt.datetime.fromisoformat
+    count = len(values)
     try:
-        moments: list[dt.datetime | None] = list(map(parse, values))
-    except ValueError:
-        moments = [_parse_time(text) for text in values]
-    if None in moments or None in map(_tzinfo, moments):
-        for index, (text, moment) in enumerate(zip(values, moments, strict=True)):
-            if moment is None:
-                report(index, f"{_show(text)} is not an RFC 3339 time (2024-03-01T08:15:00+08:00)")
-            elif moment.tzinfo is None:
-                report(index, f"{_show(text)} has no UTC offset (add Z or +08:00)")
-            if moment is None or moment.tzinfo is None:
-                moments[index] = _EPOCH
-    known = cast("list[dt.datetime]", moments)
-    seconds = np.fromiter(map(dt.datetime.timestamp, known), np.float64, len(known))
-    days = np.fromiter(map(dt.datetime.toordinal, known), np.int64, len(known))
+        moments = list(map(dt.datetime.fromisoformat, values))
+        if None in map(_tzinfo, moments):
+            raise ValueError("naive")  # noqa: TRY301 - take the careful path below
+        seconds = np.fromiter(map(dt.datetime.timestamp, moments), np.float64, count)
+    except (ValueError, OverflowError):
+        moments = [_time(index, text, report) for index, text in enumerate(values)]
+        seconds = np.fromiter(map(dt.datetime.timestamp, moments), np.float64, count)
+    days = np.fromiter(map(dt.datetime.toordinal, moments), np.int64, count)
     return np.round(seconds * 1000.0).astype(np.int64), days
 
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _tzinfo(moment: dt.datetime | None) -> dt.tzinfo | None:
-    return None if moment is None else moment.tzinfo
+def _tzinfo(moment: dt.datetime) -> dt.tzinfo | None:
+    return moment.tzinfo
 
 
-def _parse_time(text: str) -> dt.datetime | None:
+def _time(index: int, text: str, report: Callable[[int, str], None]) -> dt.datetime:
+    """One time, or the epoch after reporting why not."""
     try:
-        return dt.datetime.fromisoformat(text)
+        moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        return None
+        report(index, f"{_show(text)} is not an RFC 3339 time (2024-03-01T08:15:00+08:00)")
+        return _EPOCH
+    if moment.tzinfo is None:
+        report(index, f"{_show(text)} has no UTC offset (add Z or +08:00)")
+        return _EPOCH
+    try:
+        moment.timestamp()
+    except (OverflowError, ValueError):
+        report(index, f"{_show(text)} is out of range")
+        return _EPOCH
+    return moment
 
 
 def _typed(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +38,6 @@ from thermogate.replay import metrics
 from thermogate.replay.reader import BadRow, HeaderError, Readings, gc_paused, read_readings
 
 log = logging.getLogger("thermogate.replay")
-T = TypeVar("T")
 
 DEFAULT_CHUNK_ROWS: Final = 10_000
 """Rows per engine call. The engine's cost per call grows with the call's size times the
@@ -106,6 +105,8 @@ def replay(
     """Replay ``in_path`` into ``out_path``; bad rows go to ``on_bad_row`` and are skipped
     (with ``strict`` the first one raises :class:`ReplayError` and nothing is written)."""
     clock = _Clock()
+    if not out_path.parent.is_dir():  # say so before the work, not after
+        raise ReplayError(f"{out_path}: cannot write: no directory {out_path.parent}")
     try:
         readings = read_readings(in_path)
     except HeaderError as exc:
@@ -115,8 +116,8 @@ def replay(
     clock.lap("read")
     if readings.bad_rows and strict:
         raise ReplayError(f"{readings.bad_rows[0].describe(readings.source)} (--strict)")
-    for bad in readings.bad_rows:
-        if on_bad_row is not None:
+    if on_bad_row is not None:
+        for bad in readings.bad_rows:
             on_bad_row(bad)
     order = time_order(readings.ts_ms)
     registry = {d.id: d.placement.value for d in settings.devices}
@@ -135,7 +136,7 @@ def replay(
         decisions=decision_counts(decided.decision),
         events=decided.events,
         screening=screening_figures(readings, order, decided.decision),
-        seconds=clock.laps,
+        seconds=clock.laps,  # the same dict: it gets the metrics lap just below
     )
     clock.lap("metrics")
     log.info(
@@ -184,16 +185,10 @@ def decide_in_time_order(
     adjusted = np.empty(n, dtype=np.float64)
     ts_ms = readings.ts_ms[order]
     rows = readings.row[order]
-    device_id, kind, site, where = (
-        _take(column, order)
-        for column in (
-            readings.device_id,
-            readings.device_kind,
-            readings.site,
-            placement,
-        )
-    )
-    person = [p or None for p in _take(readings.person_id, order)]
+    device_id = _take(readings.device_id, order)
+    kind, site = _take(readings.device_kind, order), _take(readings.site, order)
+    where = _take(placement, order)
+    person: list[str | None] = [p or None for p in _take(readings.person_id, order)]
     events: Counter[str] = Counter()
     for start in range(0, n, max(1, chunk_rows)):
         stop = min(start + chunk_rows, n)
@@ -214,17 +209,22 @@ def decide_in_time_order(
         adjusted[start:stop] = out.adjusted_c
         _count(events, out.events)
         _count(events, engine.expire(int(ts_ms[stop - 1])))
-    counts = EventCounts(**events, open_at_end=engine.open_rechecks)
+    counts = EventCounts(
+        fever=events["fever"],
+        recheck=events["recheck"],
+        cleared=events["cleared"],
+        unidentified=events["unidentified"],
+        escalations=events["escalations"],
+        open_at_end=engine.open_rechecks,
+    )
     return Decided(decision, reason, adjusted, counts)
 
 
-def _take(values: Sequence[T], order: npt.NDArray[np.intp]) -> list[T]:
-    """``values`` in ``order`` (no copy when the file was in time order already)."""
+def _take(values: Sequence[str], order: npt.NDArray[np.intp]) -> list[str]:
+    """``values`` in ``order`` (a plain copy when the file was in time order already)."""
     if _is_identity(order):
         return list(values)
-    if values and isinstance(values[0], list):  # a 1-D object array, not 2-D
-        return [values[i] for i in order.tolist()]
-    taken: list[T] = np.asarray(values, dtype=object)[order].tolist()
+    taken: list[str] = np.asarray(values, dtype=object)[order].tolist()
     return taken
 
 
@@ -232,12 +232,21 @@ def _is_identity(order: npt.NDArray[np.intp]) -> bool:
     return bool(np.array_equal(order, np.arange(len(order))))
 
 
+_COUNTED: Final = {
+    EventKind.FEVER: "fever",
+    EventKind.RECHECK: "recheck",
+    EventKind.CLEARED: "cleared",
+}
+
+
 def _count(counts: Counter[str], events: Iterable[EngineEvent]) -> None:
+    """Tally by kind; an unconfirmed alert with a row is a suspicious reading of nobody known,
+    without one it is an escalation (the re-check window ran out)."""
     for event in events:
         if event.kind is EventKind.UNCONFIRMED:
             counts["unidentified" if event.row is not None else "escalations"] += 1
-        else:
-            counts[event.kind.value] += 1
+        elif event.kind in _COUNTED:
+            counts[_COUNTED[event.kind]] += 1
 
 
 def format_celsius(values: npt.NDArray[np.float64]) -> list[str]:
@@ -261,7 +270,9 @@ def write_output(
     A regular file is written beside and renamed into place at the end; anything else that
     exists (``/dev/stdout``, a pipe) is written directly.
     """
-    records = _take(readings.records, order)
+    records = readings.records
+    if not _is_identity(order):
+        records = [records[i] for i in order.tolist()]
     decisions = np.asarray(DECISION_LABELS, dtype=object)[decided.decision].tolist()
     reasons = np.asarray(REASON_LABELS, dtype=object)[decided.reason].tolist()
     added = zip(decisions, format_celsius(decided.adjusted_c), reasons, strict=True)

@@ -1,0 +1,416 @@
+"""One evening at a Wenyuan building's doors, lobby and rooms, with every reading's hidden terms.
+
+Residents come home between 17:00 and 22:00 on foot, by bicycle or by car and are measured
+seconds after the door by a handheld (or, for some, a minute or more later by the lobby
+kiosk); visitors come too. Between 21:00 and 23:00 each unit's staff checks every resident in
+their room with a handheld, at least 10 minutes after they last came in. Each reading carries
+what the device showed and what was hidden from it: the true core, whether the person has a
+fever episode, and the *oracle* value (the core-equivalent reading with every hidden bias,
+cold deficit and device offset removed; only the per-reading noise is left), so a benchmark
+can put a ceiling next to the rules. The body and device physics are :mod:`.body`'s.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+
+from thermogate.contract.messages import DeviceKind, Placement, Site
+from thermogate.firmware_sim.body import (
+    CAMPUS_TZ,
+    ArrivalMode,
+    Body,
+    BodyModel,
+    Display,
+    HandheldModel,
+    cold_deficit,
+    displayed_temperature,
+    draw_body,
+    febrile_core,
+    healthy_core,
+    kiosk_temperature,
+)
+from thermogate.firmware_sim.population import Population, Resident
+from thermogate.firmware_sim.scenario import DEFAULT_HOURLY_WEIGHTS, ScenarioConfig, Weather
+
+FEVER_TRUTH_C: Final = 37.5
+"""Truth: a reading's person is febrile when their true oral-equivalent core is at or above
+37.5 °C at that moment (the FDA study's "elevated", as in docs/detection.md)."""
+ARRIVAL_HOURS: Final = (17, 22)
+"""Residents come home from 17:00 to 22:00, weighted by the campus's hourly arrivals."""
+ARRIVALS_PER_EVENING: Final = 1.3
+"""Mean arrivals from outdoors per resident and evening (Poisson; about 27 % stay in)."""
+ROOM_CHECK_HOURS: Final = (21.0, 23.0)
+ROOM_CHECK_MIN_INDOORS: Final = (10.0, 20.0)
+"""The staff come at least 10 minutes (10-20) after a resident's last arrival (guidance)."""
+STAYED_IN_MINUTES: Final = 240.0
+"""Minutes indoors recorded for a resident who did not go out that evening."""
+AMBIENT_SENSOR_SD_C: Final = 0.2
+_TRUTH_STREAM: Final = 0x7C
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A thermometer of a scenario: where it stands and what hides in its readings."""
+
+    id: str
+    building: str
+    kind: DeviceKind
+    site: Site
+    placement: Placement
+    handheld: HandheldModel | None = None
+    """The handheld model (its mean bias); None for a kiosk."""
+    drift_per_day_c: float = 0.0
+    """Upward drift of the displayed value per day since the scenario began (a kiosk fault)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Night:
+    """The conditions of one evening."""
+
+    index: int
+    """Days since the scenario began (0-based)."""
+    date: dt.date
+    weather: Weather
+    room_c: float = 22.0
+    """Temperature of the rooms (20-24 °C guidance; the displays read true at 22)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What a device showed, and the oracle's value of the same reading."""
+
+    display: Display
+    oracle_c: float
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One reading with its conditions and its ground truth."""
+
+    when: dt.datetime
+    building: str
+    device: Device
+    card_id: str | None
+    """The resident's card (simulation truth, never written); None for a visitor."""
+    person_id: str | None
+    ambient_c: float | None
+    """What the device's ambient sensor reported (kiosks), else None."""
+    measured: Measured
+    core_c: float
+    episode: bool
+    """The person has a fever episode (an illness) that day."""
+    mode: ArrivalMode | None
+    minutes_indoors: float
+    outdoor_c: float
+    """Outdoor temperature when the person last came in (what cooled the skin)."""
+
+    @property
+    def febrile(self) -> bool:
+        """The truth: core (to the 0.01 °C written) at or above :data:`FEVER_TRUTH_C`."""
+        return round(self.core_c, 2) >= FEVER_TRUTH_C - 1e-9
+
+
+class ModelChangedError(RuntimeError):
+    """:mod:`.body` no longer draws what this module replays to recover the hidden terms."""
+
+
+def _replay(
+    rng: np.random.Generator, state: Mapping[str, Any], scratch: np.random.Generator | None
+) -> np.random.Generator:
+    """A generator at ``state`` (``scratch`` if given): it redraws what ``rng`` just drew."""
+    if scratch is None:
+        scratch = np.random.Generator(type(rng.bit_generator)(0))
+    scratch.bit_generator.state = state
+    return scratch
+
+
+def _check(display: Display, value_c: float, model: BodyModel) -> None:
+    if Display.of(value_c, model) != display:
+        raise ModelChangedError(
+            f"rebuilt value {value_c:.3f} does not show as {display.text}: body.py changed"
+        )
+
+
+def measure_handheld(
+    core_c: float,
+    body: Body,
+    handheld: HandheldModel,
+    rng: np.random.Generator,
+    *,
+    minutes_indoors: float,
+    outdoor_c: float,
+    indoor_c: float,
+    mode: ArrivalMode,
+    model: BodyModel,
+    scratch: np.random.Generator | None = None,
+) -> Measured:
+    """A forehead handheld reading (:func:`.body.displayed_temperature`) and its oracle value.
+
+    The draws the body function made (cold exposure, then the per-reading error) are redrawn
+    from a copy of the generator (``scratch``, reused if given, of the same bit generator type
+    as ``rng``), so the hidden terms are known; the rebuilt value must show as the device did,
+    else :class:`ModelChangedError`.
+    """
+    state = rng.bit_generator.state
+    display = displayed_temperature(
+        core_c,
+        body,
+        handheld,
+        rng,
+        site=Site.FOREHEAD,
+        minutes_indoors=minutes_indoors,
+        outdoor_c=outdoor_c,
+        indoor_c=indoor_c,
+        mode=mode,
+        model=model,
+    )
+    scratch = _replay(rng, state, scratch)
+    exposure = max(0.0, float(scratch.normal(1.0, model.cold_exposure_sd)))
+    noise = float(scratch.normal(0.0, model.forehead_repeat_sd_c))
+    deficit = cold_deficit(minutes_indoors, outdoor_c, indoor_c, mode, model=model)
+    value = (
+        model.reference_c
+        + model.display_offset_c
+        + model.forehead_slope * (core_c - model.reference_c)
+        + handheld.bias_c
+        + body.forehead_offset_c
+        + noise
+        + model.forehead_ambient_per_c * (indoor_c - model.calibration_room_c)
+        - exposure * deficit
+    )
+    _check(display, value, model)
+    return Measured(display, core_c + noise / model.forehead_slope)
+
+
+def measure_kiosk(
+    core_c: float,
+    body: Body,
+    rng: np.random.Generator,
+    *,
+    ambient_c: float,
+    drift_c: float,
+    model: BodyModel,
+    scratch: np.random.Generator | None = None,
+) -> Measured:
+    """A canthus kiosk reading (:func:`.body.kiosk_temperature`) plus a drift, and its oracle."""
+    state = rng.bit_generator.state
+    shown = kiosk_temperature(core_c, body, rng, ambient_c=ambient_c, model=model)
+    noise = float(_replay(rng, state, scratch).normal(0.0, model.canthus_repeat_sd_c))
+    value = (
+        model.reference_c
+        + model.display_offset_c
+        + model.canthus_slope * (core_c - model.reference_c)
+        + body.canthus_offset_c
+        + noise
+        + model.canthus_ambient_per_c * (ambient_c - model.calibration_room_c)
+    )
+    _check(shown, value, model)
+    display = Display.of(value + drift_c, model) if drift_c else shown
+    return Measured(display, core_c + noise / model.canthus_slope)
+
+
+@dataclass(frozen=True, slots=True)
+class Building:
+    """One building's devices: door handhelds, its lobby kiosk, its units' room handhelds."""
+
+    id: str
+    door: tuple[Device, ...]
+    kiosk: Device
+    rooms: dict[int, Device]
+    """The room-check handheld of each dorm unit."""
+
+
+@dataclass
+class Evening:
+    """Everything one evening of one building draws from; :meth:`rows` simulates it."""
+
+    population: Population
+    config: ScenarioConfig
+    fever_level: Callable[[Resident, int], float | None]
+    """A resident's fever level (°C core) on a day index, or None."""
+    start: dt.datetime
+    """When the scenario's first evening begins (drift is counted from it)."""
+    seed: int
+    rng: np.random.Generator
+    _scratch: np.random.Generator = field(init=False)
+    _days: dict[tuple[str, int], Mapping[str, Any]] = field(init=False, default_factory=dict)
+    """Initial generator state of each person-day's truth draws."""
+    _hour_cdf: list[float] = field(init=False)
+    _mode_cdf: list[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._scratch = np.random.Generator(type(self.rng.bit_generator)(0))
+        first, end = ARRIVAL_HOURS
+        self._hour_cdf = _cdf(DEFAULT_HOURLY_WEIGHTS[first:end])
+        self._mode_cdf = _cdf([p for _, p in self.config.mode_shares])
+
+    def rows(self, building: Building, residents: Sequence[Resident], night: Night) -> list[Row]:
+        """The evening's readings of ``building`` (unordered)."""
+        rows: list[Row] = []
+        arrivals = 0
+        for resident in residents:
+            count = int(self.rng.poisson(ARRIVALS_PER_EVENING))
+            times = sorted(self._arrival_time(night) for _ in range(count))
+            last: tuple[dt.datetime, ArrivalMode, float] | None = None
+            for when in times:
+                row = self._arrival(building, night, when, resident, resident.body)
+                rows.append(row)
+                assert row.mode is not None
+                last = (when, row.mode, row.outdoor_c)
+            arrivals += count
+            rows.append(self._room_check(building, night, resident, last))
+        share = self.config.visitor_share
+        for _ in range(int(self.rng.poisson(arrivals * share / (1.0 - share)))):
+            when = self._arrival_time(night)
+            rows.append(self._arrival(building, night, when, None, draw_body(self.rng)))
+        return rows
+
+    def _arrival_time(self, night: Night) -> dt.datetime:
+        hour = ARRIVAL_HOURS[0] + bisect.bisect_right(self._hour_cdf, float(self.rng.random()))
+        return _at(night, hour + float(self.rng.random()))
+
+    def _truth(self, resident: Resident, when: dt.datetime, night: Night) -> tuple[float, bool]:
+        """Core and episode; the within-person deviation is fixed for the evening."""
+        level = self.fever_level(resident, night.index)
+        key = (resident.card_id, night.index)
+        if key not in self._days:
+            self._days[key] = np.random.default_rng(
+                [self.seed, resident.card_number, night.date.toordinal(), _TRUTH_STREAM]
+            ).bit_generator.state
+        rng = self._scratch
+        rng.bit_generator.state = self._days[key]
+        model = self.population.model
+        if level is None:
+            return healthy_core(resident.body, when, rng, model), False
+        return febrile_core(level, when, rng, model), True
+
+    def _arrival(
+        self,
+        building: Building,
+        night: Night,
+        when: dt.datetime,
+        resident: Resident | None,
+        body: Body,
+    ) -> Row:
+        """A person coming in, measured at the door by a handheld or in the lobby by the kiosk."""
+        rng, config, model = self.rng, self.config, self.population.model
+        mode = config.mode_shares[bisect.bisect_right(self._mode_cdf, float(rng.random()))][0]
+        if resident is None:
+            truth = self.population.visitor_truth(body, when, config.fever_rate, rng)
+            core, episode = truth.core_c, truth.febrile
+        else:
+            core, episode = self._truth(resident, when, night)
+        outdoor = night.weather.outdoor_at(when.hour + when.minute / 60)
+        kiosk = rng.random() < config.kiosk_share
+        ambient: float | None = None
+        if kiosk:
+            device = building.kiosk
+            minutes = float(rng.uniform(*config.lobby_minutes))
+            lobby = night.weather.lobby_c
+            drift = device.drift_per_day_c * (when - self.start) / dt.timedelta(days=1)
+            measured = measure_kiosk(
+                core, body, rng, ambient_c=lobby, drift_c=drift, model=model, scratch=self._scratch
+            )
+            ambient = round(lobby + float(rng.normal(0.0, AMBIENT_SENSOR_SD_C)), 1)
+        else:
+            device = building.door[int(rng.integers(len(building.door)))]
+            minutes = float(rng.uniform(*config.door_minutes))
+            assert device.handheld is not None
+            measured = measure_handheld(
+                core,
+                body,
+                device.handheld,
+                rng,
+                minutes_indoors=minutes,
+                outdoor_c=outdoor,
+                indoor_c=night.weather.hall_c,
+                mode=mode,
+                model=model,
+                scratch=self._scratch,
+            )
+        when += dt.timedelta(minutes=minutes)
+        swiped = resident is not None and rng.random() >= config.forget_card_share
+        person = resident.person_id if swiped and resident is not None else None
+        card = None if resident is None else resident.card_id
+        return Row(
+            when,
+            building.id,
+            device,
+            card,
+            person,
+            ambient,
+            measured,
+            core,
+            episode,
+            mode,
+            minutes,
+            outdoor,
+        )
+
+    def _room_check(
+        self,
+        building: Building,
+        night: Night,
+        resident: Resident,
+        last: tuple[dt.datetime, ArrivalMode, float] | None,
+    ) -> Row:
+        """The unit's staff measure the resident in the room, identified, settled indoors."""
+        rng = self.rng
+        when = _at(night, float(rng.uniform(*ROOM_CHECK_HOURS)))
+        if last is None:
+            mode, minutes = ArrivalMode.FOOT, STAYED_IN_MINUTES
+            outdoor = night.weather.outdoor_at(when.hour + when.minute / 60)
+        else:
+            came, mode, outdoor = last
+            when = max(
+                when, came + dt.timedelta(minutes=float(rng.uniform(*ROOM_CHECK_MIN_INDOORS)))
+            )
+            minutes = (when - came) / dt.timedelta(minutes=1)
+        core, episode = self._truth(resident, when, night)
+        device = building.rooms[resident.unit]
+        assert device.handheld is not None
+        measured = measure_handheld(
+            core,
+            resident.body,
+            device.handheld,
+            rng,
+            minutes_indoors=minutes,
+            outdoor_c=outdoor,
+            indoor_c=night.room_c,
+            mode=mode,
+            model=self.population.model,
+            scratch=self._scratch,
+        )
+        return Row(
+            when,
+            building.id,
+            device,
+            resident.card_id,
+            resident.person_id,
+            None,
+            measured,
+            core,
+            episode,
+            None if last is None else mode,
+            minutes,
+            outdoor,
+        )
+
+
+def _cdf(weights: Sequence[float]) -> list[float]:
+    """Cumulative shares of ``weights`` without the final 1 (for :func:`bisect.bisect_right`)."""
+    total = float(sum(weights))
+    return list(itertools.accumulate(w / total for w in weights))[:-1]
+
+
+def _at(night: Night, hour: float) -> dt.datetime:
+    """The moment ``hour`` (fractional, local) of the night's date, to the millisecond."""
+    base = dt.datetime.combine(night.date, dt.time(), tzinfo=CAMPUS_TZ)
+    return base + dt.timedelta(milliseconds=round(hour * 3_600_000))
