@@ -13,6 +13,7 @@ can put a ceiling next to the rules. The body and device physics are :mod:`.body
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import itertools
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +52,10 @@ ROOM_CHECK_MIN_INDOORS: Final = (10.0, 20.0)
 """The staff come at least 10 minutes (10-20) after a resident's last arrival (guidance)."""
 STAYED_IN_MINUTES: Final = 240.0
 """Minutes indoors recorded for a resident who did not go out that evening."""
+RECHECK_DISPLAY_C: Final = 37.3
+RECHECK_MINUTES: Final = (10.0, 15.0)
+"""A reading showing 37.3 °C or more is re-checked 10-15 minutes later (the screening
+protocol: rest indoors, then measure again; fever-science.md)."""
 AMBIENT_SENSOR_SD_C: Final = 0.2
 _TRUTH_STREAM: Final = 0x7C
 
@@ -83,14 +88,6 @@ class Night:
 
 
 @dataclass(frozen=True, slots=True)
-class Measured:
-    """What a device showed, and the oracle's value of the same reading."""
-
-    display: Display
-    oracle_c: float
-
-
-@dataclass(frozen=True, slots=True)
 class Row:
     """One reading with its conditions and its ground truth."""
 
@@ -110,110 +107,13 @@ class Row:
     minutes_indoors: float
     outdoor_c: float
     """Outdoor temperature when the person last came in (what cooled the skin)."""
+    recheck: bool = False
+    """The staff's re-check of an earlier reading that showed 37.3 °C or more."""
 
     @property
     def febrile(self) -> bool:
         """The truth: core (to the 0.01 °C written) at or above :data:`FEVER_TRUTH_C`."""
         return round(self.core_c, 2) >= FEVER_TRUTH_C - 1e-9
-
-
-class ModelChangedError(RuntimeError):
-    """:mod:`.body` no longer draws what this module replays to recover the hidden terms."""
-
-
-def _replay(
-    rng: np.random.Generator, state: Mapping[str, Any], scratch: np.random.Generator | None
-) -> np.random.Generator:
-    """A generator at ``state`` (``scratch`` if given): it redraws what ``rng`` just drew."""
-    if scratch is None:
-        scratch = np.random.Generator(type(rng.bit_generator)(0))
-    scratch.bit_generator.state = state
-    return scratch
-
-
-def _check(display: Display, value_c: float, model: BodyModel) -> None:
-    if Display.of(value_c, model) != display:
-        raise ModelChangedError(
-            f"rebuilt value {value_c:.3f} does not show as {display.text}: body.py changed"
-        )
-
-
-def measure_handheld(
-    core_c: float,
-    body: Body,
-    handheld: HandheldModel,
-    rng: np.random.Generator,
-    *,
-    minutes_indoors: float,
-    outdoor_c: float,
-    indoor_c: float,
-    mode: ArrivalMode,
-    model: BodyModel,
-    scratch: np.random.Generator | None = None,
-) -> Measured:
-    """A forehead handheld reading (:func:`.body.displayed_temperature`) and its oracle value.
-
-    The draws the body function made (cold exposure, then the per-reading error) are redrawn
-    from a copy of the generator (``scratch``, reused if given, of the same bit generator type
-    as ``rng``), so the hidden terms are known; the rebuilt value must show as the device did,
-    else :class:`ModelChangedError`.
-    """
-    state = rng.bit_generator.state
-    display = displayed_temperature(
-        core_c,
-        body,
-        handheld,
-        rng,
-        site=Site.FOREHEAD,
-        minutes_indoors=minutes_indoors,
-        outdoor_c=outdoor_c,
-        indoor_c=indoor_c,
-        mode=mode,
-        model=model,
-    )
-    scratch = _replay(rng, state, scratch)
-    exposure = max(0.0, float(scratch.normal(1.0, model.cold_exposure_sd)))
-    noise = float(scratch.normal(0.0, model.forehead_repeat_sd_c))
-    deficit = cold_deficit(minutes_indoors, outdoor_c, indoor_c, mode, model=model)
-    value = (
-        model.reference_c
-        + model.display_offset_c
-        + model.forehead_slope * (core_c - model.reference_c)
-        + handheld.bias_c
-        + body.forehead_offset_c
-        + noise
-        + model.forehead_ambient_per_c * (indoor_c - model.calibration_room_c)
-        - exposure * deficit
-    )
-    _check(display, value, model)
-    return Measured(display, core_c + noise / model.forehead_slope)
-
-
-def measure_kiosk(
-    core_c: float,
-    body: Body,
-    rng: np.random.Generator,
-    *,
-    ambient_c: float,
-    drift_c: float,
-    model: BodyModel,
-    scratch: np.random.Generator | None = None,
-) -> Measured:
-    """A canthus kiosk reading (:func:`.body.kiosk_temperature`) plus a drift, and its oracle."""
-    state = rng.bit_generator.state
-    shown = kiosk_temperature(core_c, body, rng, ambient_c=ambient_c, model=model)
-    noise = float(_replay(rng, state, scratch).normal(0.0, model.canthus_repeat_sd_c))
-    value = (
-        model.reference_c
-        + model.display_offset_c
-        + model.canthus_slope * (core_c - model.reference_c)
-        + body.canthus_offset_c
-        + noise
-        + model.canthus_ambient_per_c * (ambient_c - model.calibration_room_c)
-    )
-    _check(shown, value, model)
-    display = Display.of(value + drift_c, model) if drift_c else shown
-    return Measured(display, core_c + noise / model.canthus_slope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,19 +157,18 @@ class Evening:
         arrivals = 0
         for resident in residents:
             count = int(self.rng.poisson(ARRIVALS_PER_EVENING))
-            times = sorted(self._arrival_time(night) for _ in range(count))
-            last: tuple[dt.datetime, ArrivalMode, float] | None = None
-            for when in times:
-                row = self._arrival(building, night, when, resident, resident.body)
-                rows.append(row)
-                assert row.mode is not None
-                last = (when, row.mode, row.outdoor_c)
+            last: Row | None = None
+            for when in sorted(self._arrival_time(night) for _ in range(count)):
+                last = self._arrival(building, night, when, resident, resident.body)
+                rows.extend(self._with_recheck(building, night, last, resident, resident.body))
             arrivals += count
-            rows.append(self._room_check(building, night, resident, last))
+            room = self._room_check(building, night, resident, last)
+            rows.extend(self._with_recheck(building, night, room, resident, resident.body))
         share = self.config.visitor_share
         for _ in range(int(self.rng.poisson(arrivals * share / (1.0 - share)))):
-            when = self._arrival_time(night)
-            rows.append(self._arrival(building, night, when, None, draw_body(self.rng)))
+            body = draw_body(self.rng, self.population.model)
+            row = self._arrival(building, night, self._arrival_time(night), None, body)
+            rows.extend(self._with_recheck(building, night, row, None, body))
         return rows
 
     def _arrival_time(self, night: Night) -> dt.datetime:
@@ -291,6 +190,31 @@ class Evening:
             return healthy_core(resident.body, when, rng, model), False
         return febrile_core(level, when, rng, model), True
 
+    def _handheld(
+        self,
+        device: Device,
+        core_c: float,
+        body: Body,
+        *,
+        minutes: float,
+        outdoor_c: float,
+        indoor_c: float,
+        mode: ArrivalMode | None,
+    ) -> Measured:
+        assert device.handheld is not None
+        return measure_handheld(
+            core_c,
+            body,
+            device.handheld,
+            self.rng,
+            minutes_indoors=minutes,
+            outdoor_c=outdoor_c,
+            indoor_c=indoor_c,
+            mode=mode or ArrivalMode.FOOT,
+            model=self.population.model,
+            scratch=self._scratch,
+        )
+
     def _arrival(
         self,
         building: Building,
@@ -300,7 +224,7 @@ class Evening:
         body: Body,
     ) -> Row:
         """A person coming in, measured at the door by a handheld or in the lobby by the kiosk."""
-        rng, config, model = self.rng, self.config, self.population.model
+        rng, config = self.rng, self.config
         mode = config.mode_shares[bisect.bisect_right(self._mode_cdf, float(rng.random()))][0]
         if resident is None:
             truth = self.population.visitor_truth(body, when, config.fever_rate, rng)
@@ -308,100 +232,134 @@ class Evening:
         else:
             core, episode = self._truth(resident, when, night)
         outdoor = night.weather.outdoor_at(when.hour + when.minute / 60)
-        kiosk = rng.random() < config.kiosk_share
         ambient: float | None = None
-        if kiosk:
+        if rng.random() < config.kiosk_share:
             device = building.kiosk
             minutes = float(rng.uniform(*config.lobby_minutes))
             lobby = night.weather.lobby_c
             drift = device.drift_per_day_c * (when - self.start) / dt.timedelta(days=1)
             measured = measure_kiosk(
-                core, body, rng, ambient_c=lobby, drift_c=drift, model=model, scratch=self._scratch
+                core,
+                body,
+                rng,
+                ambient_c=lobby,
+                drift_c=drift,
+                model=self.population.model,
+                scratch=self._scratch,
             )
             ambient = round(lobby + float(rng.normal(0.0, AMBIENT_SENSOR_SD_C)), 1)
         else:
             device = building.door[int(rng.integers(len(building.door)))]
             minutes = float(rng.uniform(*config.door_minutes))
-            assert device.handheld is not None
-            measured = measure_handheld(
+            measured = self._handheld(
+                device,
                 core,
                 body,
-                device.handheld,
-                rng,
-                minutes_indoors=minutes,
+                minutes=minutes,
                 outdoor_c=outdoor,
                 indoor_c=night.weather.hall_c,
                 mode=mode,
-                model=model,
-                scratch=self._scratch,
             )
-        when += dt.timedelta(minutes=minutes)
         swiped = resident is not None and rng.random() >= config.forget_card_share
-        person = resident.person_id if swiped and resident is not None else None
-        card = None if resident is None else resident.card_id
         return Row(
-            when,
-            building.id,
-            device,
-            card,
-            person,
-            ambient,
-            measured,
-            core,
-            episode,
-            mode,
-            minutes,
-            outdoor,
+            when=when + dt.timedelta(minutes=minutes),
+            building=building.id,
+            device=device,
+            card_id=None if resident is None else resident.card_id,
+            person_id=resident.person_id if swiped and resident is not None else None,
+            ambient_c=ambient,
+            measured=measured,
+            core_c=core,
+            episode=episode,
+            mode=mode,
+            minutes_indoors=minutes,
+            outdoor_c=outdoor,
         )
 
     def _room_check(
-        self,
-        building: Building,
-        night: Night,
-        resident: Resident,
-        last: tuple[dt.datetime, ArrivalMode, float] | None,
+        self, building: Building, night: Night, resident: Resident, last: Row | None
     ) -> Row:
         """The unit's staff measure the resident in the room, identified, settled indoors."""
-        rng = self.rng
-        when = _at(night, float(rng.uniform(*ROOM_CHECK_HOURS)))
+        when = _at(night, float(self.rng.uniform(*ROOM_CHECK_HOURS)))
         if last is None:
-            mode, minutes = ArrivalMode.FOOT, STAYED_IN_MINUTES
+            minutes = STAYED_IN_MINUTES
             outdoor = night.weather.outdoor_at(when.hour + when.minute / 60)
         else:
-            came, mode, outdoor = last
-            when = max(
-                when, came + dt.timedelta(minutes=float(rng.uniform(*ROOM_CHECK_MIN_INDOORS)))
-            )
-            minutes = (when - came) / dt.timedelta(minutes=1)
+            came = last.when - dt.timedelta(minutes=last.minutes_indoors)
+            settle = dt.timedelta(minutes=float(self.rng.uniform(*ROOM_CHECK_MIN_INDOORS)))
+            when = max(when, came + settle)
+            minutes, outdoor = (when - came) / dt.timedelta(minutes=1), last.outdoor_c
         core, episode = self._truth(resident, when, night)
         device = building.rooms[resident.unit]
-        assert device.handheld is not None
-        measured = measure_handheld(
-            core,
-            resident.body,
-            device.handheld,
-            rng,
+        mode = None if last is None else last.mode
+        return Row(
+            when=when,
+            building=building.id,
+            device=device,
+            card_id=resident.card_id,
+            person_id=resident.person_id,
+            ambient_c=None,
+            measured=self._handheld(
+                device,
+                core,
+                resident.body,
+                minutes=minutes,
+                outdoor_c=outdoor,
+                indoor_c=night.room_c,
+                mode=mode,
+            ),
+            core_c=core,
+            episode=episode,
+            mode=mode,
             minutes_indoors=minutes,
             outdoor_c=outdoor,
-            indoor_c=night.room_c,
-            mode=mode,
-            model=self.population.model,
-            scratch=self._scratch,
         )
-        return Row(
-            when,
-            building.id,
+
+    def _with_recheck(
+        self, building: Building, night: Night, row: Row, resident: Resident | None, body: Body
+    ) -> list[Row]:
+        """The row, and the staff's re-check 10-15 minutes later if it showed 37.3 or more.
+
+        Door and lobby readings are re-checked by a door handheld in the hall, room readings
+        by the unit's handheld in the room; a resident is identified at the re-check.
+        """
+        shown = row.measured.display.temp_c
+        if shown is None or shown < RECHECK_DISPLAY_C - 1e-9:
+            return [row]
+        wait = float(self.rng.uniform(*RECHECK_MINUTES))
+        when = row.when + dt.timedelta(minutes=wait)
+        if row.device.placement is Placement.ROOM:
+            device, indoor = row.device, night.room_c
+        else:
+            device = building.door[int(self.rng.integers(len(building.door)))]
+            indoor = night.weather.hall_c
+        if resident is None:
+            core, episode = row.core_c, row.episode
+        else:
+            core, episode = self._truth(resident, when, night)
+        minutes = row.minutes_indoors + wait
+        measured = self._handheld(
             device,
-            resident.card_id,
-            resident.person_id,
-            None,
-            measured,
             core,
-            episode,
-            None if last is None else mode,
-            minutes,
-            outdoor,
+            body,
+            minutes=minutes,
+            outdoor_c=row.outdoor_c,
+            indoor_c=indoor,
+            mode=row.mode,
         )
+        recheck = dataclasses.replace(
+            row,
+            when=when,
+            device=device,
+            person_id=row.person_id if resident is None else resident.person_id,
+            ambient_c=None,
+            measured=measured,
+            core_c=core,
+            episode=episode,
+            minutes_indoors=minutes,
+            recheck=True,
+        )
+        return [row, recheck]
 
 
 def _cdf(weights: Sequence[float]) -> list[float]:

@@ -270,29 +270,7 @@ class DecisionEngine:
             float(threshold[row]),
         )
         if person is not None and pending is not None:
-            if suspicious[row]:
-                decision[row], reason[row] = Decision.FEVER, Reason.CONFIRMED
-                events.append(
-                    dataclasses.replace(
-                        event,
-                        reading_id=pending.reading_id,
-                        confirming_reading_id=batch.reading_id[row],
-                    )
-                )
-                self._close(person)
-            elif ts - pending.ts_ms >= self._min_wait_ms:
-                reason[row] = Reason.CLEARED
-                events.append(
-                    dataclasses.replace(
-                        event,
-                        kind=EventKind.CLEARED,
-                        reading_id=pending.reading_id,
-                        confirming_reading_id=batch.reading_id[row],
-                    )
-                )
-                self._close(person)
-            else:
-                reason[row] = Reason.RECHECK_TOO_SOON
+            self._follow_up(work, row, person, pending, event)
             return True
         if not suspicious[row]:
             return False
@@ -320,6 +298,24 @@ class DecisionEngine:
                 self._close(oldest)
                 events.append(self._escalation(oldest, stale))
         return True
+
+    def _follow_up(
+        self, work: _Work, row: int, person: str, pending: OpenRecheckRow, event: EngineEvent
+    ) -> None:
+        """A reading of someone with an open re-check: confirm, clear, or too soon to clear."""
+        follow = dataclasses.replace(
+            event, reading_id=pending.reading_id, confirming_reading_id=event.reading_id
+        )
+        if work.suspicious[row]:
+            work.decision[row], work.reason[row] = Decision.FEVER, Reason.CONFIRMED
+            work.events.append(follow)
+            self._close(person)
+        elif event.ts_ms - pending.ts_ms >= self._min_wait_ms:
+            work.reason[row] = Reason.CLEARED
+            work.events.append(dataclasses.replace(follow, kind=EventKind.CLEARED))
+            self._close(person)
+        else:
+            work.reason[row] = Reason.RECHECK_TOO_SOON
 
     def _remember(self, reading_id: str, decision: int, reason: int) -> None:
         self._decided[reading_id] = (decision, reason)
