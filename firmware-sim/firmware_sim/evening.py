@@ -1,13 +1,14 @@
-"""One evening at a Wenyuan building's doors, lobby and rooms, with every reading's hidden terms.
+"""One evening at a Wenyuan building's doors, lobby and rooms, with every reading's truth.
 
 Residents come home between 17:00 and 22:00 on foot, by bicycle or by car and are measured
 seconds after the door by a handheld (or, for some, a minute or more later by the lobby
 kiosk); visitors come too. Between 21:00 and 23:00 each unit's staff checks every resident in
-their room with a handheld, at least 10 minutes after they last came in. Each reading carries
-what the device showed and what was hidden from it: the true core, whether the person has a
-fever episode, and the *oracle* value (the core-equivalent reading with every hidden bias,
-cold deficit and device offset removed; only the per-reading noise is left), so a benchmark
-can put a ceiling next to the rules. The body and device physics are :mod:`.body`'s.
+their room with a handheld, at least 10 minutes after they last came in. A reading that shows
+37.3 °C or more is re-checked 10-15 minutes later with a handheld (the screening protocol).
+Each reading carries what the device showed and what was hidden from it: the true core,
+whether the person has a fever episode, and the oracle value (:mod:`.measure`). A person's
+core keeps its day-to-day deviation for the whole evening (only the daily rhythm moves it), so
+a re-check sees the same person, not a fresh draw. The physics are :mod:`.body`'s.
 """
 
 from __future__ import annotations
@@ -27,16 +28,12 @@ from thermogate.firmware_sim.body import (
     CAMPUS_TZ,
     ArrivalMode,
     Body,
-    BodyModel,
-    Display,
     HandheldModel,
-    cold_deficit,
-    displayed_temperature,
     draw_body,
     febrile_core,
     healthy_core,
-    kiosk_temperature,
 )
+from thermogate.firmware_sim.measure import Measured, measure_handheld, measure_kiosk
 from thermogate.firmware_sim.population import Population, Resident
 from thermogate.firmware_sim.scenario import DEFAULT_HOURLY_WEIGHTS, ScenarioConfig, Weather
 

@@ -65,9 +65,11 @@ PASSTHROUGH_COLUMNS: Final = (
     "minutes_indoors",
     "outdoor_c",
     "handheld_model",
+    "recheck",
 )
 """Extra columns after the contract's: see the module docstring. ``arrival_mode`` is empty
-for a resident who stayed in; ``outdoor_c`` is the temperature when the person came in."""
+for a resident who stayed in; ``outdoor_c`` is the temperature when the person came in;
+``recheck`` is 1 for the staff's re-check of a reading that showed 37.3 °C or more."""
 COLUMNS: Final = (*REPLAY_COLUMNS, *PASSTHROUGH_COLUMNS)
 SEEDED_SHARE: Final = 0.005
 SEEDED_MIN: Final = 3
@@ -303,6 +305,7 @@ def row_fields(row: Row, scenario: str) -> list[str]:
         f"{row.minutes_indoors:.2f}",
         f"{row.outdoor_c:.1f}",
         "" if row.device.handheld is None else row.device.handheld.name,
+        "1" if row.recheck else "0",
     ]
 
 
