@@ -59,7 +59,8 @@ def _reading(index: int, base: dt.datetime) -> dict[str, object]:
         "device_id": device,
         "seq": index + 1,
         "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "temp_c": 36.0 + (index % 25) / 10,
+        # Mostly normal, one in a hundred suspicious: a realistic alert load.
+        "temp_c": 38.0 if index % 100 == 7 else 36.0 + (index % 13) / 10,
         "site": "canthus",
         "device_kind": "kiosk",
         "placement": "lobby",
