@@ -6,8 +6,8 @@ python bench/scenarios.py [--days 7] [--residents 2000] [--seed 2020] [--scenari
 For each scenario (firmware_sim.scenarios: winter, kiosk_drift, mild, epidemic) the CSV is
 written to a temporary folder (or DIR), replayed through the engine exactly as
 ``thermogate replay`` does (default settings), and the decided rows are scored against the
-truth. Printed per reading and per person-day, for all readings and per placement and device
-kind: sensitivity, specificity and alarms per 1,000 of
+truth. Printed per reading and per person-day, for all readings and per placement, device
+kind and handheld model: sensitivity, specificity and alarms per 1,000 of
 
 - naive: any displayed value >= 37.3 °C (an error code is not an alarm);
 - engine fever: decision ``fever``; engine flagged: ``recheck`` or ``fever``;
@@ -16,7 +16,10 @@ kind: sensitivity, specificity and alarms per 1,000 of
 
 Truth is ``truth_febrile`` (core >= 37.5 °C at that moment); a last table scores person-days
 against fever episodes (``truth_episode``: an illness) with the same rules and thresholds.
-Then the re-check burden: ``recheck`` decisions per 1,000 readings per placement.
+Placements are where the screening happened: the staff's re-check of a reading counts with
+that reading (a door handheld re-checks a lobby kiosk's alarm: lobby). Then the re-check
+burden and the invalid readings: ``recheck`` / ``invalid`` decisions per 1,000 readings per
+placement.
 """
 
 from __future__ import annotations
@@ -48,7 +51,10 @@ class Decided:
     """The replay's output as columns."""
 
     placement: npt.NDArray[np.str_]
+    """Where the screening happened: a re-check counts with the reading it re-checks."""
     kind: npt.NDArray[np.str_]
+    model: npt.NDArray[np.str_]
+    """The handheld model (empty for a kiosk)."""
     person: npt.NDArray[np.int64]
     """Integer code per person, -1 without one."""
     day: npt.NDArray[np.int64]
@@ -70,9 +76,11 @@ def load_decided(path: Path) -> Decided:
     person, _ = codes_of(column("person_id"))
     day, _ = codes_of([ts[:10] for ts in column("ts")])  # the local date (RFC 3339 prefix)
     temp = np.array([float(v) if v else np.nan for v in column("temp_c")])
+    placement = [o or p for o, p in zip(column("recheck_of"), column("placement"), strict=True)]
     return Decided(
-        placement=np.array(column("placement")),
+        placement=np.array(placement),
         kind=np.array(column("device_kind")),
+        model=np.array(column("handheld_model")),
         person=person,
         day=day,
         temp_c=temp,
@@ -123,6 +131,7 @@ def table(
         "room": d.placement == "room",
         "handheld": d.kind == "handheld",
         "kiosk": d.kind == "kiosk",
+        **{model: d.model == model for model in sorted(set(d.model.tolist()) - {""})},
     }
     for name, mask in populations.items():
         cells = []
@@ -154,7 +163,7 @@ def score_scenario(d: Decided) -> None:
         spec = person_day_confusion(d, everyone, positive, d.febrile).specificity
         assert spec is not None
         thresholds[name] = oracle_threshold(d, spec)
-        rules[f"oracle@{name} {thresholds[name]:.2f}"] = d.oracle_c >= thresholds[name]
+        rules[f"oracle@{name}"] = d.oracle_c >= thresholds[name]
     print(
         "  oracle thresholds (°C, oral-equivalent) at the engine's person-day specificity: "
         + ", ".join(f"{k} {v:.2f}" for k, v in thresholds.items())
@@ -177,12 +186,14 @@ def score_scenario(d: Decided) -> None:
         rules,
         lambda mask, pos: person_day_confusion(d, mask, pos, d.episode),
     )
-    burden = []
-    for placement in ("door", "lobby", "room"):
-        mask = d.placement == placement
-        rate = 1000.0 * float((d.decision[mask] == "recheck").mean()) if mask.any() else 0.0
-        burden.append(f"{placement} {rate:.1f}")
-    print("\n  re-check burden, recheck decisions per 1,000 readings: " + ", ".join(burden))
+    print()
+    for label, code in (("re-check burden, recheck", "recheck"), ("invalid", "invalid")):
+        rates = []
+        for placement in ("door", "lobby", "room"):
+            mask = d.placement == placement
+            rate = 1000.0 * float((d.decision[mask] == code).mean()) if mask.any() else 0.0
+            rates.append(f"{placement} {rate:.1f}")
+        print(f"  {label} decisions per 1,000 readings: " + ", ".join(rates))
 
 
 def main() -> None:

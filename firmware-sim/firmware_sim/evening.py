@@ -104,8 +104,9 @@ class Row:
     minutes_indoors: float
     outdoor_c: float
     """Outdoor temperature when the person last came in (what cooled the skin)."""
-    recheck: bool = False
-    """The staff's re-check of an earlier reading that showed 37.3 °C or more."""
+    recheck_of: Placement | None = None
+    """For the staff's re-check of an earlier reading that showed 37.3 °C or more: the
+    placement of that reading; None for a screening reading."""
 
     @property
     def febrile(self) -> bool:
@@ -126,7 +127,7 @@ class Building:
 
 @dataclass
 class Evening:
-    """Everything one evening of one building draws from; :meth:`rows` simulates it."""
+    """What every evening of every building draws from; :meth:`rows` simulates one."""
 
     population: Population
     config: ScenarioConfig
@@ -136,6 +137,9 @@ class Evening:
     """When the scenario's first evening begins (drift is counted from it)."""
     seed: int
     rng: np.random.Generator
+    recheck_rng: np.random.Generator
+    """Draws of the re-checks only, so whether a reading is re-checked (a kiosk drifting, say)
+    leaves every other draw of the scenario as it was."""
     _scratch: np.random.Generator = field(init=False)
     _days: dict[tuple[str, int], Mapping[str, Any]] = field(init=False, default_factory=dict)
     """Initial generator state of each person-day's truth draws."""
@@ -197,13 +201,14 @@ class Evening:
         outdoor_c: float,
         indoor_c: float,
         mode: ArrivalMode | None,
+        rng: np.random.Generator | None = None,
     ) -> Measured:
         assert device.handheld is not None
         return measure_handheld(
             core_c,
             body,
             device.handheld,
-            self.rng,
+            self.rng if rng is None else rng,
             minutes_indoors=minutes,
             outdoor_c=outdoor_c,
             indoor_c=indoor_c,
@@ -323,12 +328,13 @@ class Evening:
         shown = row.measured.display.temp_c
         if shown is None or shown < RECHECK_DISPLAY_C - 1e-9:
             return [row]
-        wait = float(self.rng.uniform(*RECHECK_MINUTES))
+        rng = self.recheck_rng
+        wait = float(rng.uniform(*RECHECK_MINUTES))
         when = row.when + dt.timedelta(minutes=wait)
         if row.device.placement is Placement.ROOM:
             device, indoor = row.device, night.room_c
         else:
-            device = building.door[int(self.rng.integers(len(building.door)))]
+            device = building.door[int(rng.integers(len(building.door)))]
             indoor = night.weather.hall_c
         if resident is None:
             core, episode = row.core_c, row.episode
@@ -343,6 +349,7 @@ class Evening:
             outdoor_c=row.outdoor_c,
             indoor_c=indoor,
             mode=row.mode,
+            rng=rng,
         )
         recheck = dataclasses.replace(
             row,
@@ -354,7 +361,7 @@ class Evening:
             core_c=core,
             episode=episode,
             minutes_indoors=minutes,
-            recheck=True,
+            recheck_of=row.device.placement,
         )
         return [row, recheck]
 

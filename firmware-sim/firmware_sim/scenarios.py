@@ -11,7 +11,16 @@ Every scenario uses the same devices: two door handhelds per building (models TG
 -0.5, and TG-200, +0.1: Sullivan 2021's range), a canthus kiosk in each lobby with its ambient
 sensor, and one handheld per dorm unit for the evening in-room check. Fevers come at the
 default rate (0.2 % of person-days) plus a few seeded febrile residents (0.5 % of residents,
-at least 3, each one episode of 1-5 days), so every scenario has enough ill people.
+at least 3, each one episode of 1-5 days), so every scenario has enough ill people. An evening
+(:mod:`.evening`): residents come home 17:00-22:00 (on foot 70 %, by bicycle 25 %, by car
+5 %), most measured at the door seconds after coming in, 30 % by the lobby kiosk 1-4 minutes
+later; 90 % swipe their card; 3 % of arrivals are visitors. Each unit's staff check every
+resident in the room 21:00-23:00, at least 10 minutes after they came in. Any reading showing
+37.3 °C or more is re-checked with a handheld 10-15 minutes later.
+
+The random streams are separate (weather, seeded fevers, the evening, the re-checks), so for
+one seed ``winter`` and ``kiosk_drift`` hold the same people, arrivals and readings except the
+drifting kiosk's values and the re-checks they cause.
 
 The CSV has the replay input contract's columns, then :data:`PASSTHROUGH_COLUMNS`. Truth:
 ``truth_febrile`` is 1 when the person's true oral-equivalent core (``truth_core_c``, as
@@ -48,6 +57,9 @@ __all__ = [
     "PASSTHROUGH_COLUMNS",
     "SCENARIOS",
     "Scenario",
+    "ScenarioRun",
+    "run_scenario",
+    "scenario_counts",
     "scenario_rows",
     "write_scenario_csv",
 ]
@@ -65,11 +77,12 @@ PASSTHROUGH_COLUMNS: Final = (
     "minutes_indoors",
     "outdoor_c",
     "handheld_model",
-    "recheck",
+    "recheck_of",
 )
 """Extra columns after the contract's: see the module docstring. ``arrival_mode`` is empty
 for a resident who stayed in; ``outdoor_c`` is the temperature when the person came in;
-``recheck`` is 1 for the staff's re-check of a reading that showed 37.3 °C or more."""
+``recheck_of`` is empty for a screening reading and, for the staff's re-check 10-15 minutes
+after a reading that showed 37.3 °C or more, the placement of that reading."""
 COLUMNS: Final = (*REPLAY_COLUMNS, *PASSTHROUGH_COLUMNS)
 SEEDED_SHARE: Final = 0.005
 SEEDED_MIN: Final = 3
@@ -78,6 +91,7 @@ COLD_NIGHT_EXTRA_C: Final = -5.0
 _WEATHER_STREAM: Final = 0x3E
 _SEEDED_STREAM: Final = 0x5E
 _EVENING_STREAM: Final = 0xE7
+_RECHECK_STREAM: Final = 0x2C
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,10 +277,12 @@ def run_scenario(
         dt.datetime.combine(scenario.first_night, dt.time(17), tzinfo=CAMPUS_TZ),
         seed,
         np.random.default_rng([seed, _EVENING_STREAM]),
+        np.random.default_rng([seed, _RECHECK_STREAM]),
     )
     rows: list[Row] = []
+    sites = buildings(population, scenario)
     for night in evenings:
-        for building in buildings(population, scenario):
+        for building in sites:
             rows.extend(evening.rows(building, population.in_building(building.id), night))
     rows.sort(key=lambda r: (r.when, r.device.id))
     return ScenarioRun(name, rows, population, seeded)
@@ -305,7 +321,7 @@ def row_fields(row: Row, scenario: str) -> list[str]:
         f"{row.minutes_indoors:.2f}",
         f"{row.outdoor_c:.1f}",
         "" if row.device.handheld is None else row.device.handheld.name,
-        "1" if row.recheck else "0",
+        "" if row.recheck_of is None else row.recheck_of.value,
     ]
 
 
@@ -336,7 +352,7 @@ def scenario_counts(run: ScenarioRun) -> dict[str, int]:
     """The counts :func:`write_scenario_csv` returns."""
     rows = run.rows
     residents = {r.card_id for r in rows if r.card_id is not None}
-    visitors = sum(1 for r in rows if r.card_id is None)
+    visitors = sum(1 for r in rows if r.card_id is None and r.recheck_of is None)
     return {
         "readings": len(rows),
         "persons": len(residents) + visitors,
