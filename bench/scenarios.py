@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from thermogate.config import Settings
+from thermogate.config import Settings, load_settings
 from thermogate.firmware_sim.fda import threshold_for_specificity
 from thermogate.firmware_sim.scenarios import SCENARIOS, write_scenario_csv
 from thermogate.replay import replay
@@ -203,7 +203,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS))
     parser.add_argument("--keep", type=Path, help="write the CSVs here instead of a temp dir")
+    parser.add_argument("--config", type=Path, help="engine settings to replay with (TOML)")
     args = parser.parse_args()
+    settings = load_settings(args.config) if args.config else Settings()
     names = args.scenario or list(SCENARIOS)
     started = time.perf_counter()
     print(
@@ -224,7 +226,7 @@ def main() -> None:
                 residents_per_building=args.residents,
             )
             t1 = time.perf_counter()
-            report = replay(source, decided, Settings())
+            report = replay(source, decided, settings)
             t2 = time.perf_counter()
             print(f"\n== {name}: {SCENARIOS[name].description}")
             print(

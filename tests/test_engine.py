@@ -190,3 +190,33 @@ def test_a_late_earlier_reading_does_not_replace_the_open_recheck():
     assert late.decision_labels() == ["recheck"] and late.events == []
     confirm = eng.decide(batch({"id": "c", "ts": 20 * MIN, "person": "p", "temp_c": 37.9}))
     assert [(e.kind, e.reading_id) for e in confirm.events] == [(EventKind.FEVER, "later")]
+
+
+def test_device_baseline_corrects_what_the_whole_door_shares():
+    eng = engine(
+        device_baseline=["door"], baseline_window=20, baseline_warmup=10, baseline_reference_c=36.5
+    )
+    cold = [{"id": f"c{i}", "ts": i * 1000, "temp_c": 34.0 + (i % 3) / 10} for i in range(30)]
+    out = eng.decide(batch(*cold))
+    # No correction until ten ordinary readings are in, then the door's median is moved to
+    # the reference: cold skin at a winter door is no longer "too low to assess".
+    assert out.decision_labels()[:10] == ["normal"] * 10
+    assert out.adjusted_c[:10].tolist() == [34.0 + (i % 3) / 10 for i in range(10)]
+    assert abs(float(np.median(out.adjusted_c[15:])) - 36.5) < 0.11
+    fever = eng.decide(batch({"id": "f", "ts": 31_000, "temp_c": 35.4, "person": "p"}))
+    assert fever.decision_labels() == ["recheck"]  # 35.4 at this door is 37.7 corrected
+    room = eng.decide(
+        batch({"id": "r", "ts": 32_000, "temp_c": 35.4, "placement": "room", "device": "hh-room"})
+    )
+    assert room.decision_labels() == ["normal"]  # placements not enabled are not corrected
+
+
+def test_device_baseline_is_off_by_default_and_survives_restarts(tmp_path):
+    rows = [{"id": f"c{i}", "ts": i * 1000, "temp_c": 34.0} for i in range(40)]
+    assert engine().decide(batch(*rows)).decision_labels() == ["normal"] * 40  # no baseline
+    settings = EngineSettings(device_baseline=["door"], baseline_window=20, baseline_warmup=10)
+    first = DecisionEngine(settings, 37.3, EngineStore(tmp_path / "e.sqlite3"))
+    first.decide(batch(*rows))
+    again = DecisionEngine(settings, 37.3, EngineStore(tmp_path / "e.sqlite3"))
+    out = again.decide(batch({"id": "n", "ts": 50_000, "temp_c": 34.0}))
+    assert out.adjusted_c[0] == pytest.approx(36.6)

@@ -285,6 +285,23 @@ class EngineSettings(Section):
         float,
         Field(ge=0, description="A re-check clears only this long after (time indoors)."),
     ] = 600.0
+    device_baseline: list[Placement] = Field(
+        default_factory=list,
+        description="Placements whose readings the per-device baseline corrects (off if empty).",
+    )
+    baseline_window: Annotated[
+        int, Field(ge=10, le=5000, description="Ordinary readings a device baseline keeps.")
+    ] = 200
+    baseline_warmup: Annotated[
+        int, Field(ge=5, le=5000, description="Readings before a device baseline corrects.")
+    ] = 30
+    baseline_reference_c: Annotated[
+        float,
+        Field(ge=35, le=38, description="Where a device's median of ordinary readings belongs."),
+    ] = 36.6
+    baseline_max_correction_c: Annotated[
+        float, Field(gt=0, le=8, description="Largest correction a device baseline applies.")
+    ] = 4.0
 
 
 class InfluxV2SinkSettings(Section):

@@ -33,11 +33,14 @@ import numpy as np
 import numpy.typing as npt
 
 from thermogate.config import EngineSettings
+from thermogate.gateway.engine.baseline import DeviceBaseline, DeviceHistory
 from thermogate.gateway.engine.calibration import Calibrator
 from thermogate.gateway.engine.codes import DECISION_LABELS, REASON_LABELS, Decision, Reason
 from thermogate.gateway.engine.state import EngineStore, OpenRecheckRow
 
 MAX_OPEN_RECHECKS: Final = 100_000
+PHYSICAL_MIN_C: Final = 25.0
+"""Below this (calibrated) a reading is not a body at all and stays out of device baselines."""
 DECIDED_MEMORY: Final = 200_000
 """Reading ids whose decision is remembered, so a redelivered reading is decided alike."""
 
@@ -147,8 +150,24 @@ class DecisionEngine:
         self._opened: dict[str, OpenRecheckRow] = {}
         self._closed: set[str] = set()
         self._newly_decided: dict[str, tuple[int, int]] = {}
+        self._baseline_placements = {p.value for p in settings.device_baseline}
+        self._baseline = (
+            DeviceBaseline(
+                settings.baseline_window,
+                settings.baseline_warmup,
+                settings.baseline_reference_c,
+                settings.baseline_max_correction_c,
+            )
+            if self._baseline_placements
+            else None
+        )
         if store is not None:
             snapshot = store.load()
+            if self._baseline is not None:
+                for device, (last_ts, raw) in snapshot.device_history.items():
+                    self._baseline.histories[device] = DeviceHistory(
+                        np.frombuffer(raw, dtype=np.float64).copy(), last_ts
+                    )
             self._open.update(snapshot.open_rechecks)
             self._decided.update(snapshot.decided)
             self.watermark_ms = snapshot.watermark_ms
@@ -164,6 +183,8 @@ class DecisionEngine:
             batch.device_kind, batch.site, batch.placement, batch.temp_c, batch.ambient_c
         )
         s = self._settings
+        if self._baseline is not None:
+            adjusted = adjusted + self._baseline_corrections(batch, adjusted, threshold)
         invalid = batch.has_error | np.isnan(batch.temp_c)
         low = ~invalid & (adjusted < s.assess_min_c)
         high = ~invalid & (adjusted > s.assess_max_c)
@@ -194,10 +215,38 @@ class DecisionEngine:
             self._persist()
         return events
 
+    def _baseline_corrections(
+        self,
+        batch: EngineInput,
+        adjusted: npt.NDArray[np.float64],
+        threshold: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float64]:
+        """Per-device corrections for the placements the baseline is enabled for."""
+        assert self._baseline is not None
+        enabled = np.isin(
+            np.asarray(batch.placement, dtype=object), list(self._baseline_placements)
+        )
+        ordinary = enabled & ~batch.has_error & (adjusted > PHYSICAL_MIN_C) & (adjusted < threshold)
+        with self._lock:
+            corrections = self._baseline.corrections(
+                batch.device_id, batch.ts_ms, np.nan_to_num(adjusted), ordinary
+            )
+        return np.where(enabled, corrections, 0.0)
+
     def _persist(self) -> None:
         """Write what changed since the last call (before the gateway acknowledges)."""
-        if self._store is not None and (self._opened or self._closed or self._newly_decided):
-            self._store.save(self._opened, self._closed, self._newly_decided, self.watermark_ms)
+        history: dict[str, tuple[int, bytes]] = {}
+        if self._baseline is not None:
+            for device in self._baseline.changed:
+                kept = self._baseline.histories[device]
+                history[device] = (kept.last_ts_ms, kept.values.astype(np.float64).tobytes())
+            self._baseline.changed.clear()
+        if self._store is not None and (
+            self._opened or self._closed or self._newly_decided or history
+        ):
+            self._store.save(
+                self._opened, self._closed, self._newly_decided, self.watermark_ms, history
+            )
         self._opened, self._closed, self._newly_decided = {}, set(), {}
 
     def _open_recheck(self, person: str, row: OpenRecheckRow) -> None:

@@ -26,6 +26,8 @@ _SCHEMA: Final = (
     " reading_id TEXT NOT NULL UNIQUE, decision INTEGER NOT NULL, reason INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS watermark (id INTEGER PRIMARY KEY CHECK (id = 1),"
     " ts_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS device_history (device_id TEXT PRIMARY KEY,"
+    " last_ts_ms INTEGER NOT NULL, vals BLOB NOT NULL)",
 )
 
 
@@ -47,6 +49,8 @@ class EngineSnapshot:
     open_rechecks: dict[str, OpenRecheckRow]
     decided: dict[str, tuple[int, int]]
     watermark_ms: int
+    device_history: dict[str, tuple[int, bytes]]
+    """device id -> (newest included time, float64 values as bytes)."""
 
 
 class EngineStore:
@@ -79,7 +83,13 @@ class EngineStore:
                 )
             }
             mark = self._db.execute("SELECT ts_ms FROM watermark WHERE id = 1").fetchone()
-        return EngineSnapshot(opened, decided, int(mark[0]) if mark else 0)
+            history = {
+                row[0]: (int(row[1]), bytes(row[2]))
+                for row in self._db.execute(
+                    "SELECT device_id, last_ts_ms, vals FROM device_history"
+                )
+            }
+        return EngineSnapshot(opened, decided, int(mark[0]) if mark else 0, history)
 
     def save(
         self,
@@ -87,6 +97,7 @@ class EngineStore:
         closed: Iterable[str],
         decided: Mapping[str, tuple[int, int]],
         watermark_ms: int,
+        device_history: Mapping[str, tuple[int, bytes]] | None = None,
     ) -> None:
         """Apply one batch's changes in one durable transaction."""
         with self._lock:
@@ -112,6 +123,10 @@ class EngineStore:
                         "DELETE FROM decided WHERE id <= (SELECT max(id) FROM decided) - ?",
                         (DECIDED_KEPT,),
                     )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO device_history VALUES (?, ?, ?)",
+                    [(d, ts, vals) for d, (ts, vals) in (device_history or {}).items()],
+                )
                 self._db.execute(
                     "INSERT INTO watermark (id, ts_ms) VALUES (1, ?) "
                     "ON CONFLICT(id) DO UPDATE SET ts_ms = max(ts_ms, excluded.ts_ms)",
