@@ -21,24 +21,11 @@ import numpy.typing as npt
 
 from thermogate.config import Settings
 from thermogate.replay import DEFAULT_CHUNK_ROWS, replay
+from thermogate.replay.reader import REQUIRED_COLUMNS
 
 DAY_MS = 86_400_000
 START = np.datetime64("2024-03-01T00:00:00", "ms")
-HEADER = [
-    "ts",
-    "building",
-    "entrance",
-    "device_id",
-    "device_kind",
-    "site",
-    "placement",
-    "person_id",
-    "temp_c",
-    "error",
-    "ambient_c",
-    "truth_febrile",
-    "export",
-]
+HEADER = [*REQUIRED_COLUMNS, "truth_febrile", "export"]
 
 
 def _one_decimal(values: npt.NDArray[np.float64]) -> npt.NDArray[np.object_]:

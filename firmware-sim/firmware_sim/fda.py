@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from thermogate.contract.messages import DeviceKind, Placement, Site
 from thermogate.firmware_sim.body import CAMPUS_TZ
+from thermogate.replay.reader import REQUIRED_COLUMNS
 
 __all__ = [
     "AMBIENT_REF_C",
@@ -76,19 +77,7 @@ SUBJECT_COLUMN: Final = "SubjectID"
 HEADER_ROW: Final = 2
 """Rows 0-1 are round labels and symbols; row 2 holds the column names."""
 
-REPLAY_COLUMNS: Final = (
-    "ts",
-    "building",
-    "entrance",
-    "device_id",
-    "device_kind",
-    "site",
-    "placement",
-    "person_id",
-    "temp_c",
-    "error",
-    "ambient_c",
-)
+REPLAY_COLUMNS: Final = REQUIRED_COLUMNS
 """The replay input contract's columns, in order."""
 PASSTHROUGH_COLUMNS: Final = ("truth_febrile", "truth_oral_c", "fda_round")
 """Extra columns the replay passes through: ``1``/``0`` for oral ≥ 37.5, the oral reference
