@@ -215,7 +215,9 @@ def test_device_baseline_corrects_what_the_whole_door_shares():
 def test_device_baseline_is_off_by_default_and_survives_restarts(tmp_path):
     rows = [{"id": f"c{i}", "ts": i * 1000, "temp_c": 34.0} for i in range(40)]
     assert engine().decide(batch(*rows)).decision_labels() == ["normal"] * 40  # no baseline
-    settings = EngineSettings(device_baseline=[Placement.DOOR], baseline_window=20, baseline_warmup=10)
+    settings = EngineSettings(
+        device_baseline=[Placement.DOOR], baseline_window=20, baseline_warmup=10
+    )
     first = DecisionEngine(settings, 37.3, EngineStore(tmp_path / "e.sqlite3"))
     first.decide(batch(*rows))
     again = DecisionEngine(settings, 37.3, EngineStore(tmp_path / "e.sqlite3"))
