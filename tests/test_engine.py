@@ -223,3 +223,33 @@ def test_device_baseline_is_off_by_default_and_survives_restarts(tmp_path):
     again = DecisionEngine(settings, 37.3, EngineStore(tmp_path / "e.sqlite3"))
     out = again.decide(batch({"id": "n", "ts": 50_000, "temp_c": 34.0}))
     assert out.adjusted_c[0] == pytest.approx(36.6)
+
+
+def test_personal_baseline_compares_a_person_with_their_own_readings():
+    eng = engine(personal_window=5, personal_warmup=3)
+    # This person's skin reads 0.6 below the reference at this door, evening after evening.
+    own = [{"id": f"o{i}", "ts": i * 86_400_000, "person": "p", "temp_c": 36.0} for i in range(4)]
+    out = eng.decide(batch(*own))
+    assert out.adjusted_c.tolist()[:3] == [36.0, 36.0, 36.0]  # warming up
+    assert out.adjusted_c[3] == pytest.approx(36.6)  # then moved to the reference
+    ill = eng.decide(batch({"id": "ill", "ts": 4 * 86_400_000, "person": "p", "temp_c": 36.8}))
+    assert ill.decision_labels() == ["recheck"]  # 0.8 above their own: 37.4 corrected
+    stranger = eng.decide(batch({"id": "s", "ts": 4 * 86_400_000, "person": "q", "temp_c": 36.8}))
+    assert stranger.decision_labels() == ["normal"]  # nobody to compare with yet
+
+
+def test_personal_baseline_forgets_old_state_and_is_bounded():
+    eng = engine(
+        personal_window=5, personal_warmup=3, personal_max_age_days=14, personal_max_people=100
+    )
+    day = 86_400_000
+    eng.decide(
+        batch(*[{"id": f"o{i}", "ts": i * day, "person": "p", "temp_c": 36.0} for i in range(4)])
+    )
+    late = eng.decide(batch({"id": "late", "ts": 40 * day, "person": "p", "temp_c": 36.0}))
+    assert late.adjusted_c[0] == pytest.approx(36.0)  # a month later: starts over
+    crowd = [
+        {"id": f"c{i}", "ts": 50 * day + i, "person": f"x{i}", "temp_c": 36.5} for i in range(300)
+    ]
+    eng.decide(batch(*crowd))
+    assert eng.remembered_people <= 100

@@ -302,6 +302,24 @@ class EngineSettings(Section):
     baseline_max_correction_c: Annotated[
         float, Field(gt=0, le=8, description="Largest correction a device baseline applies.")
     ] = 4.0
+    personal_baseline: Annotated[
+        bool, Field(description="Compare each person with their own recent ordinary readings.")
+    ] = True
+    personal_window: Annotated[
+        int, Field(ge=3, le=100, description="Ordinary readings kept per person and place.")
+    ] = 10
+    personal_warmup: Annotated[
+        int, Field(ge=1, le=100, description="Readings before a personal baseline corrects.")
+    ] = 3
+    personal_max_correction_c: Annotated[
+        float, Field(gt=0, le=4, description="Largest correction a personal baseline applies.")
+    ] = 1.0
+    personal_max_age_days: Annotated[
+        float, Field(gt=0, description="A personal baseline older than this starts over.")
+    ] = 14.0
+    personal_max_people: Annotated[
+        int, Field(ge=100, description="People (and places) remembered; the least recent go.")
+    ] = 200_000
 
 
 class InfluxV2SinkSettings(Section):

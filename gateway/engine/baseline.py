@@ -31,13 +31,35 @@ class DeviceHistory:
     last_ts_ms: int
 
 
-class DeviceBaseline:
-    """Corrections per reading from each device's recent ordinary readings."""
+_EMPTY = DeviceHistory(np.empty(0), -(2**62))
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+class RollingBaseline:
+    """Corrections per reading from the recent ordinary readings of each key (a device, or a
+    person at one kind of device and placement)."""
 
     def __init__(
-        self, window: int, warmup: int, reference_c: float, max_correction_c: float
+        self,
+        window: int,
+        warmup: int,
+        reference_c: float,
+        max_correction_c: float,
+        *,
+        max_keys: int = 1_000_000,
+        max_age_ms: int | None = None,
     ) -> None:
         self._window = window
+        self._max_keys = max_keys
+        self._max_age_ms = max_age_ms
+        self.forgotten: set[str] = set()
         self._warmup = min(warmup, window)
         self._reference_c = reference_c
         self._max = max_correction_c
@@ -46,19 +68,36 @@ class DeviceBaseline:
 
     def corrections(
         self,
-        device_id: Sequence[str],
+        keys: Sequence[str | None],
         ts_ms: npt.NDArray[np.int64],
         values: npt.NDArray[np.float64],
         ordinary: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.float64]:
-        """The correction of every row (0 until a device is warmed up); updates histories."""
+        """The correction of every row (0 until its key is warmed up, or without a key)."""
         out = np.zeros(values.shape[0])
-        devices = np.asarray(device_id, dtype=object)
-        for device in {str(d) for d in device_id}:
-            rows = np.flatnonzero(devices == device)
+        by_key: dict[str, list[int]] = {}
+        for index, key in enumerate(keys):
+            if key is not None:
+                by_key.setdefault(key, []).append(index)
+        for key, indices in by_key.items():
+            if len(indices) == 1:  # the common case, without array machinery
+                out[indices[0]] = self._one(key, indices[0], ts_ms, values, ordinary)
+                continue
+            rows = np.asarray(indices, dtype=np.int64)
             rows = rows[np.argsort(ts_ms[rows], kind="stable")]
-            out[rows] = self._device(device, rows, ts_ms, values, ordinary)
+            out[rows] = self._device(key, rows, ts_ms, values, ordinary)
+        self._bound()
         return np.clip(out, -self._max, self._max)
+
+    def _bound(self) -> None:
+        """Forget the keys heard from longest ago beyond ``max_keys`` (memory stays bounded)."""
+        excess = len(self.histories) - self._max_keys
+        if excess > 0:
+            oldest = sorted(self.histories, key=lambda k: self.histories[k].last_ts_ms)[:excess]
+            for key in oldest:
+                del self.histories[key]
+                self.changed.discard(key)
+                self.forgotten.add(key)
 
     def _device(
         self,
@@ -68,8 +107,10 @@ class DeviceBaseline:
         values: npt.NDArray[np.float64],
         ordinary: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.float64]:
-        history = self.histories.get(device, DeviceHistory(np.empty(0), -(2**62)))
+        history = self.histories.get(device, _EMPTY)
         times = ts_ms[rows]
+        if self._max_age_ms is not None and int(times[0]) - history.last_ts_ms > self._max_age_ms:
+            history = DeviceHistory(np.empty(0), history.last_ts_ms)  # too old to trust
         joins = ordinary[rows] & (times > history.last_ts_ms)
         new = values[rows][joins]
         series = np.concatenate([history.values, new])
@@ -89,3 +130,24 @@ class DeviceBaseline:
             self.histories[device] = DeviceHistory(series[-self._window :], int(times[joins].max()))
             self.changed.add(device)
         return np.where(np.isnan(medians), 0.0, self._reference_c - medians)
+
+    def _one(
+        self,
+        key: str,
+        row: int,
+        ts_ms: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        ordinary: npt.NDArray[np.bool_],
+    ) -> float:
+        """One reading of a key in a batch: plain Python is faster than numpy for this."""
+        history = self.histories.get(key, _EMPTY)
+        ts = int(ts_ms[row])
+        kept = history.values.tolist()
+        if self._max_age_ms is not None and ts - history.last_ts_ms > self._max_age_ms:
+            kept = []  # too old to trust
+        correction = self._reference_c - _median(kept) if len(kept) >= self._warmup else 0.0
+        if ordinary[row] and ts > history.last_ts_ms:
+            kept = [*kept[-(self._window - 1) :], float(values[row])]
+            self.histories[key] = DeviceHistory(np.asarray(kept), ts)
+            self.changed.add(key)
+        return correction

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from thermogate.config import EngineSettings
-from thermogate.gateway.engine.baseline import DeviceBaseline, DeviceHistory
+from thermogate.gateway.engine.baseline import DeviceHistory, RollingBaseline
 from thermogate.gateway.engine.calibration import Calibrator
 from thermogate.gateway.engine.codes import DECISION_LABELS, REASON_LABELS, Decision, Reason
 from thermogate.gateway.engine.state import EngineStore, OpenRecheckRow
@@ -152,7 +152,7 @@ class DecisionEngine:
         self._newly_decided: dict[str, tuple[int, int]] = {}
         self._baseline_placements = {p.value for p in settings.device_baseline}
         self._baseline = (
-            DeviceBaseline(
+            RollingBaseline(
                 settings.baseline_window,
                 settings.baseline_warmup,
                 settings.baseline_reference_c,
@@ -161,16 +161,35 @@ class DecisionEngine:
             if self._baseline_placements
             else None
         )
+        self._personal = (
+            RollingBaseline(
+                settings.personal_window,
+                settings.personal_warmup,
+                settings.baseline_reference_c,
+                settings.personal_max_correction_c,
+                max_keys=settings.personal_max_people,
+                max_age_ms=int(settings.personal_max_age_days * 86_400_000),
+            )
+            if settings.personal_baseline
+            else None
+        )
         if store is not None:
             snapshot = store.load()
-            if self._baseline is not None:
-                for device, (last_ts, raw) in snapshot.device_history.items():
-                    self._baseline.histories[device] = DeviceHistory(
+            for key, (last_ts, raw) in snapshot.device_history.items():
+                kind, _, name = key.partition(":")
+                target = {"d": self._baseline, "p": self._personal}.get(kind)
+                if target is not None:
+                    target.histories[name] = DeviceHistory(
                         np.frombuffer(raw, dtype=np.float64).copy(), last_ts
                     )
             self._open.update(snapshot.open_rechecks)
             self._decided.update(snapshot.decided)
             self.watermark_ms = snapshot.watermark_ms
+
+    @property
+    def remembered_people(self) -> int:
+        """People (per kind of device and placement) with a personal baseline in memory."""
+        return 0 if self._personal is None else len(self._personal.histories)
 
     @property
     def open_rechecks(self) -> int:
@@ -185,6 +204,8 @@ class DecisionEngine:
         s = self._settings
         if self._baseline is not None:
             adjusted = adjusted + self._baseline_corrections(batch, adjusted, threshold)
+        if self._personal is not None:
+            adjusted = adjusted + self._personal_corrections(batch, adjusted, threshold)
         invalid = batch.has_error | np.isnan(batch.temp_c)
         low = ~invalid & (adjusted < s.assess_min_c)
         high = ~invalid & (adjusted > s.assess_max_c)
@@ -229,18 +250,42 @@ class DecisionEngine:
         ordinary = enabled & ~batch.has_error & (adjusted > PHYSICAL_MIN_C) & (adjusted < threshold)
         with self._lock:
             corrections = self._baseline.corrections(
-                batch.device_id, batch.ts_ms, np.nan_to_num(adjusted), ordinary
+                list(batch.device_id), batch.ts_ms, np.nan_to_num(adjusted), ordinary
             )
         return np.where(enabled, corrections, 0.0)
+
+    def _personal_corrections(
+        self,
+        batch: EngineInput,
+        adjusted: npt.NDArray[np.float64],
+        threshold: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float64]:
+        """Per person, kind of device and placement: their own offset from the reference."""
+        assert self._personal is not None
+        keys = [
+            None if person is None else f"{person}|{kind}|{placement}"
+            for person, kind, placement in zip(
+                batch.person_id, batch.device_kind, batch.placement, strict=True
+            )
+        ]
+        ordinary = ~batch.has_error & (adjusted > PHYSICAL_MIN_C) & (adjusted < threshold)
+        with self._lock:
+            return self._personal.corrections(keys, batch.ts_ms, np.nan_to_num(adjusted), ordinary)
 
     def _persist(self) -> None:
         """Write what changed since the last call (before the gateway acknowledges)."""
         history: dict[str, tuple[int, bytes]] = {}
-        if self._baseline is not None:
-            for device in self._baseline.changed:
-                kept = self._baseline.histories[device]
-                history[device] = (kept.last_ts_ms, kept.values.astype(np.float64).tobytes())
-            self._baseline.changed.clear()
+        for prefix, baseline in (("d", self._baseline), ("p", self._personal)):
+            if baseline is None:
+                continue
+            for key in baseline.changed:
+                kept = baseline.histories[key]
+                history[f"{prefix}:{key}"] = (
+                    kept.last_ts_ms,
+                    kept.values.astype(np.float64).tobytes(),
+                )
+            baseline.changed.clear()
+            baseline.forgotten.clear()
         if self._store is not None and (
             self._opened or self._closed or self._newly_decided or history
         ):
