@@ -548,7 +548,7 @@ def test_an_unknown_environment_value_names_the_variable() -> None:
     ]
 
 
-SECTIONS = "['alerts', 'edge', 'gateway', 'ingest', 'log', 'mqtt', 'records']"
+SECTIONS = "['alerts', 'edge', 'engine', 'gateway', 'ingest', 'log', 'mqtt', 'records']"
 
 
 @pytest.mark.parametrize(
