@@ -73,6 +73,8 @@ def test_edge_backlog_is_a_metric_and_an_alert(tmp_path, mosquitto, influxdb1):
             [alert] = inbox.alerts()
             assert alert["kind"] == "edge_backlog"
             assert alert["edge_id"] == "edge-w2" and alert["building"] == "wenyuan-2"
+            # MQTT and the push are separate workers: wait for the broker's copy too.
+            assert probe.wait_until(lambda: len(probe.messages()) >= 1, 10)
             assert [m.json()["kind"] for m in probe.messages()] == ["edge_backlog"]
         finally:
             probe.close()

@@ -254,6 +254,7 @@ def test_every_valid_reading_stored_once_every_fever_alerted_every_bad_input_dea
         assert len(alerts) == fevers
         assert len({a["alert_id"] for a in alerts}) == fevers
         assert all(a["temp_c"] >= THRESHOLD for a in alerts)
+        assert probe.wait_until(lambda: len(probe.messages("thermogate/v1/alerts/")) >= fevers, 10)
         assert len(probe.messages("thermogate/v1/alerts/")) == fevers
         kinds = sorted(a["kind"] for a in alerts)
         assert kinds == sorted(["fever"] * 2 + ["fever_unconfirmed"] * 4 + ["recheck"] * 4)
