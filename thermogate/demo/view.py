@@ -60,15 +60,17 @@ def render(snapshot: Snapshot) -> Group:
             Text(str(row.fevers_sent), style="bold red" if row.fevers_sent else ""),
             str(row.alerts),
         )
-    alerts = Table(title="Latest clinic alerts (local inbox)", expand=True)
-    for column in ("event time", "building", "entrance", "°C", "person"):
+    alerts = Table(title="Latest alerts (local inbox)", expand=True)
+    for column in ("event time", "alert", "building", "entrance", "°C", "person"):
         alerts.add_column(column)
     for alert in list(snapshot.recent_alerts)[-6:]:
+        value = alert.get("temp_c", alert.get("adjusted_c"))
         alerts.add_row(
             str(alert.get("ts", ""))[11:19],
+            str(alert.get("kind", "")),
             str(alert.get("building", "")),
             str(alert.get("entrance", "")),
-            Text(f"{alert.get('temp_c', 0):.1f}", style="bold red"),
+            Text("" if value is None else f"{value:.1f}", style="bold red"),
             str(alert.get("person_id") or "unidentified"),
         )
     footer = Text(
