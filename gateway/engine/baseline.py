@@ -32,6 +32,8 @@ class DeviceHistory:
 
 
 _EMPTY = DeviceHistory(np.empty(0), -(2**62))
+SMALL_WINDOW = 32
+"""Windows up to this size (a personal baseline) are kept in plain Python, row by row."""
 
 
 def _median(values: list[float]) -> float:
@@ -79,9 +81,14 @@ class RollingBaseline:
         for index, key in enumerate(keys):
             if key is not None:
                 by_key.setdefault(key, []).append(index)
+        small = self._window <= SMALL_WINDOW
         for key, indices in by_key.items():
-            if len(indices) == 1:  # the common case, without array machinery
-                out[indices[0]] = self._one(key, indices[0], ts_ms, values, ordinary)
+            if small or len(indices) == 1:  # plain Python beats numpy on a few values
+                ordered = (
+                    sorted(indices, key=lambda i: int(ts_ms[i])) if len(indices) > 1 else indices
+                )
+                for index in ordered:
+                    out[index] = self._one(key, index, ts_ms, values, ordinary)
                 continue
             rows = np.asarray(indices, dtype=np.int64)
             rows = rows[np.argsort(ts_ms[rows], kind="stable")]
