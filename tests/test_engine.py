@@ -253,3 +253,25 @@ def test_personal_baseline_forgets_old_state_and_is_bounded():
     ]
     eng.decide(batch(*crowd))
     assert eng.remembered_people <= 100
+
+
+def test_thresholds_can_be_per_device_kind_and_a_forehead_kiosk_has_its_own():
+    out = engine(thresholds=[{"kind": "handheld", "site": "wrist", "threshold_c": 36.9}]).decide(
+        batch(
+            {"id": "k", "kind": "kiosk", "site": "forehead", "temp_c": 37.5},
+            {"id": "h", "kind": "handheld", "site": "forehead", "temp_c": 37.0},
+            {"id": "w", "kind": "handheld", "site": "wrist", "temp_c": 37.0},
+            {"id": "kw", "kind": "kiosk", "site": "wrist", "temp_c": 37.0},
+        )
+    )
+    assert list(out.threshold_c) == [37.2, 37.3, 36.9, 37.3]
+    assert out.decision_labels() == ["normal", "normal", "recheck", "normal"]
+
+
+def test_the_readings_of_this_visit_never_become_the_personal_baseline():
+    eng = engine(personal_window=5, personal_warmup=3, personal_min_age_h=6)
+    visit = [{"id": f"v{i}", "ts": i * MIN, "person": "p", "temp_c": 37.1} for i in range(6)]
+    out = eng.decide(batch(*visit))
+    assert out.adjusted_c.tolist() == [37.1] * 6  # minutes apart: no correction yet
+    later = eng.decide(batch({"id": "n", "ts": 7 * 3_600_000, "person": "p", "temp_c": 37.1}))
+    assert later.adjusted_c[0] == pytest.approx(36.6)  # next day-part: their own level

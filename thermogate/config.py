@@ -249,8 +249,12 @@ class CalibrationSettings(Section):
 
 
 class ThresholdSettings(Section):
-    """A threshold for readings of one site and/or placement (core-equivalent °C)."""
+    """A threshold for readings of one device kind, site and/or placement (core-equivalent)."""
 
+    kind: Annotated[
+        Literal["handheld", "kiosk"] | None,
+        Field(description="Device kind; empty matches every kind."),
+    ] = None
     site: Annotated[Site | None, Field(description="Site; empty matches every site.")] = None
     placement: Annotated[
         Placement | None, Field(description="Placement; empty matches every placement.")
@@ -314,6 +318,10 @@ class EngineSettings(Section):
     personal_max_correction_c: Annotated[
         float, Field(gt=0, le=4, description="Largest correction a personal baseline applies.")
     ] = 1.0
+    personal_min_age_h: Annotated[
+        float,
+        Field(ge=0, description="Only readings at least this old form a personal baseline."),
+    ] = 6.0
     personal_max_age_days: Annotated[
         float, Field(gt=0, description="A personal baseline older than this starts over.")
     ] = 14.0

@@ -29,6 +29,8 @@ class DeviceHistory:
 
     values: npt.NDArray[np.float64]
     last_ts_ms: int
+    times: npt.NDArray[np.int64] | None = None
+    """When each value was taken (kept where a baseline must not learn from the last hours)."""
 
 
 _EMPTY = DeviceHistory(np.empty(0), -(2**62))
@@ -57,10 +59,12 @@ class RollingBaseline:
         *,
         max_keys: int = 1_000_000,
         max_age_ms: int | None = None,
+        min_age_ms: int = 0,
     ) -> None:
         self._window = window
         self._max_keys = max_keys
         self._max_age_ms = max_age_ms
+        self._min_age_ms = min_age_ms
         self.forgotten: set[str] = set()
         self._warmup = min(warmup, window)
         self._reference_c = reference_c
@@ -150,11 +154,23 @@ class RollingBaseline:
         history = self.histories.get(key, _EMPTY)
         ts = int(ts_ms[row])
         kept = history.values.tolist()
+        times = (
+            history.times.tolist()
+            if history.times is not None
+            else [history.last_ts_ms] * len(kept)
+        )
         if self._max_age_ms is not None and ts - history.last_ts_ms > self._max_age_ms:
-            kept = []  # too old to trust
-        correction = self._reference_c - _median(kept) if len(kept) >= self._warmup else 0.0
+            kept, times = [], []  # too old to trust
+        # Only readings at least min_age old count: the readings of this visit (perhaps of
+        # this very fever) must not become the baseline the visit is compared with.
+        usable = [v for v, t in zip(kept, times, strict=True) if ts - t >= self._min_age_ms]
+        correction = self._reference_c - _median(usable) if len(usable) >= self._warmup else 0.0
         if ordinary[row] and ts > history.last_ts_ms:
-            kept = [*kept[-(self._window - 1) :], float(values[row])]
-            self.histories[key] = DeviceHistory(np.asarray(kept), ts)
+            keep = self._window - 1
+            kept = [*kept[-keep:], float(values[row])] if keep else [float(values[row])]
+            times = [*times[-keep:], ts] if keep else [ts]
+            self.histories[key] = DeviceHistory(
+                np.asarray(kept), ts, np.asarray(times, dtype=np.int64)
+            )
             self.changed.add(key)
         return correction

@@ -43,6 +43,13 @@ DEFAULT_CALIBRATIONS: tuple[CalibrationSettings, ...] = (
 handheld body-mode displays are meant to be on the body scale already (per-model biases are
 what the per-device baseline of a later stage corrects)."""
 
+DEFAULT_THRESHOLDS: tuple[ThresholdSettings, ...] = (
+    # The forehead kiosk's calibrated scale is compressed (slope 0.32): at 37.3 it catches
+    # 0.44 of febrile FDA readings, at 37.2 0.64 at specificity 0.94 (docs/fda-calibration.md).
+    ThresholdSettings(kind="kiosk", site=Site.FOREHEAD, threshold_c=37.2),
+)
+"""Built-in thresholds; ``[[engine.thresholds]]`` entries override them."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Coefficients:
@@ -66,7 +73,8 @@ class Calibrator:
                 entry.offset_c, entry.slope, entry.ambient_coef, entry.ambient_ref_c
             )
         self._thresholds: list[ThresholdSettings] = sorted(
-            settings.thresholds, key=lambda t: (t.site is not None) + (t.placement is not None)
+            (*DEFAULT_THRESHOLDS, *settings.thresholds),
+            key=lambda t: (t.kind is not None) + (t.site is not None) + (t.placement is not None),
         )
         self._default_threshold_c = default_threshold_c
 
@@ -76,12 +84,15 @@ class Calibrator:
             (kind, site, placement), self._table.get((kind, site, None), _IDENTITY)
         )
 
-    def threshold(self, site: str, placement: str) -> float:
-        """The most specific matching threshold, else the default."""
+    def threshold(self, kind: str, site: str, placement: str) -> float:
+        """The most specific matching threshold (configured ones win a tie), else the
+        default."""
         found = self._default_threshold_c
         for entry in self._thresholds:  # least specific first, so the last match wins
-            if (entry.site is None or entry.site.value == site) and (
-                entry.placement is None or entry.placement.value == placement
+            if (
+                (entry.kind is None or entry.kind == kind)
+                and (entry.site is None or entry.site.value == site)
+                and (entry.placement is None or entry.placement.value == placement)
             ):
                 found = entry.threshold_c
         return found
@@ -106,7 +117,7 @@ class Calibrator:
             c = self.coefficients(k, s, p)
             offset[rows], slope[rows] = c.offset_c, c.slope
             coef[rows], ref[rows] = c.ambient_coef, c.ambient_ref_c
-            threshold[rows] = self.threshold(s, p)
+            threshold[rows] = self.threshold(k, s, p)
         ambient_term = np.where(np.isnan(ambient_c), 0.0, coef * (ambient_c - ref))
         return offset + slope * temp_c + ambient_term, threshold
 

@@ -169,6 +169,7 @@ class DecisionEngine:
                 settings.personal_max_correction_c,
                 max_keys=settings.personal_max_people,
                 max_age_ms=int(settings.personal_max_age_days * 86_400_000),
+                min_age_ms=int(settings.personal_min_age_h * 3_600_000),
             )
             if settings.personal_baseline
             else None
@@ -179,8 +180,10 @@ class DecisionEngine:
                 kind, _, name = key.partition(":")
                 target = {"d": self._baseline, "p": self._personal}.get(kind)
                 if target is not None:
+                    stored = np.frombuffer(raw, dtype=np.float64)
+                    half = len(stored) // 2  # values, then the times they were taken
                     target.histories[name] = DeviceHistory(
-                        np.frombuffer(raw, dtype=np.float64).copy(), last_ts
+                        stored[:half].copy(), last_ts, stored[half:].astype(np.int64)
                     )
             self._open.update(snapshot.open_rechecks)
             self._decided.update(snapshot.decided)
@@ -280,10 +283,13 @@ class DecisionEngine:
                 continue
             for key in baseline.changed:
                 kept = baseline.histories[key]
-                history[f"{prefix}:{key}"] = (
-                    kept.last_ts_ms,
-                    kept.values.astype(np.float64).tobytes(),
+                times = (
+                    kept.times
+                    if kept.times is not None
+                    else np.full(len(kept.values), kept.last_ts_ms, dtype=np.int64)
                 )
+                blob = np.concatenate([kept.values, times.astype(np.float64)]).tobytes()
+                history[f"{prefix}:{key}"] = (kept.last_ts_ms, blob)
             baseline.changed.clear()
             baseline.forgotten.clear()
         if self._store is not None and (
