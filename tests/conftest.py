@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from pg import scratch_database
 from servers import (
     BinaryMissingError,
     InfluxDB1Server,
@@ -22,7 +23,7 @@ from servers import (
 )
 
 S = TypeVar("S", bound=Server)
-SERVER_FIXTURES = frozenset({"mosquitto", "influxdb1", "victoria_metrics"})
+SERVER_FIXTURES = frozenset({"mosquitto", "influxdb1", "victoria_metrics", "postgres_url"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m "not servers"` deselects
@@ -61,3 +62,10 @@ def influxdb1(tmp_path: Path) -> Iterator[InfluxDB1Server]:
 def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetricsServer]:
     """A VictoriaMetrics server of its own (Influx line protocol at /api/v2/write)."""
     yield from _run(VictoriaMetricsServer, tmp_path / "victoria-metrics")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database of this test's own (SQLAlchemy URL), dropped afterwards."""
+    with scratch_database() as url:
+        yield url
