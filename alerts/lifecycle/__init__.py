@@ -1,0 +1,1 @@
+"""The clinic alert lifecycle: raised, acknowledged, escalated, cleared; routed from the roster."""
