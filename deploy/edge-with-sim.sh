@@ -8,8 +8,11 @@
 # Environment: EDGE_ID and SIM_BUILDING (required), CONFIG_FILE (default
 # /etc/thermogate/thermogate.toml), SIM_PORTS_DIR (default /var/lib/thermogate/sim: the
 # devices' `port` in the configuration points there), SIM_RATE (entrants per second, default
-# 0.2), SIM_FEVER_RATE (share of febrile entrants, default 0.01). Names without the
-# THERMOGATE_ prefix on purpose: every THERMOGATE_* variable is a configuration override.
+# 0.2), SIM_FEVER_RATE (share of febrile entrants, default 0.01), SIM_MQTT_USERNAME and
+# SIM_MQTT_PASSWORD (the broker account of the building's simulated lobby kiosk, which
+# publishes straight to the broker as a real kiosk does; unset: the edge's own account, for a
+# building without a kiosk). Names without the THERMOGATE_ prefix on purpose: every
+# THERMOGATE_* variable is a configuration override.
 #
 # The edge starts right after the simulator and opens the ports as they appear (it reopens a
 # missing port with backoff, as it would a pulled cable). SIGTERM stops both; when either one
@@ -21,7 +24,15 @@ set -euo pipefail
 : "${SIM_BUILDING:?SIM_BUILDING must name a [[buildings]] entry}"
 config="${CONFIG_FILE:-/etc/thermogate/thermogate.toml}"
 
-thermogate sim --config "$config" --building "$SIM_BUILDING" \
+sim_account=()
+if [ -n "${SIM_MQTT_USERNAME:-}" ]; then
+  sim_account=(
+    "THERMOGATE_MQTT__USERNAME=$SIM_MQTT_USERNAME"
+    "THERMOGATE_MQTT__PASSWORD=${SIM_MQTT_PASSWORD:?SIM_MQTT_PASSWORD must go with SIM_MQTT_USERNAME}"
+  )
+fi
+
+env "${sim_account[@]}" thermogate sim --config "$config" --building "$SIM_BUILDING" \
   --ports-dir "${SIM_PORTS_DIR:-/var/lib/thermogate/sim}" \
   --rate "${SIM_RATE:-0.2}" --fever-rate "${SIM_FEVER_RATE:-0.01}" &
 sim=$!

@@ -7,6 +7,7 @@
 #   gateway        MQTT_GATEWAY_PASSWORD
 #   edge-w2-main   MQTT_EDGE_W2_PASSWORD
 #   edge-w3-main   MQTT_EDGE_W3_PASSWORD
+#   ks-w2-lobby-1  MQTT_KIOSK_W2_LOBBY_PASSWORD   (the lobby kiosk of Wenyuan Building 2)
 #   operator       MQTT_OPERATOR_PASSWORD   (read-only; duty staff and the broker healthcheck)
 # A variable already in the environment wins; otherwise it is read from .env at the top of
 # the repository (ENV_FILE=... to read another file), as `docker compose` does. Passwords are
@@ -24,6 +25,7 @@ accounts=(
   "gateway:MQTT_GATEWAY_PASSWORD"
   "edge-w2-main:MQTT_EDGE_W2_PASSWORD"
   "edge-w3-main:MQTT_EDGE_W3_PASSWORD"
+  "ks-w2-lobby-1:MQTT_KIOSK_W2_LOBBY_PASSWORD"
   "operator:MQTT_OPERATOR_PASSWORD"
 )
 
