@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from thermogate.contract import Reading
 from thermogate.gateway.engine import EngineInput, EngineOutput
+from thermogate.gateway.outdoor import OutdoorFeed
 from thermogate.ingest.points import ScreeningPoints, point_timestamp_ns
 
 
@@ -37,8 +38,13 @@ def to_columns(readings: Sequence[Reading], received_ns: Sequence[int]) -> Readi
     )
 
 
-def to_engine_input(readings: Sequence[Reading], columns: ReadingColumns) -> EngineInput:
-    """The engine's view of the batch."""
+def to_engine_input(
+    readings: Sequence[Reading],
+    columns: ReadingColumns,
+    outdoor: OutdoorFeed | None = None,
+) -> EngineInput:
+    """The engine's view of the batch, with the outdoor temperature where the feed knows it."""
+    building = [r.building for r in readings]
     return EngineInput(
         ts_ms=columns.event_ms,
         reading_id=[r.reading_id for r in readings],
@@ -50,6 +56,8 @@ def to_engine_input(readings: Sequence[Reading], columns: ReadingColumns) -> Eng
         temp_c=columns.temp_c,
         has_error=columns.has_error,
         ambient_c=_floats([r.ambient_c for r in readings]),
+        building=building,
+        outdoor_c=None if outdoor is None else outdoor.outdoor_c(building, columns.event_ms),
     )
 
 

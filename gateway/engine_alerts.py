@@ -19,6 +19,8 @@ _KINDS = {
     EventKind.FEVER: (AlertKind.FEVER, Severity.CRITICAL),
     EventKind.UNCONFIRMED: (AlertKind.FEVER_UNCONFIRMED, Severity.WARNING),
     EventKind.RECHECK: (AlertKind.RECHECK, Severity.INFO),
+    EventKind.DEVICE_FAULT: (AlertKind.DEVICE_FAULT, Severity.WARNING),
+    EventKind.DEVICE_RECOVERED: (AlertKind.DEVICE_RECOVERED, Severity.INFO),
 }
 
 
@@ -34,6 +36,18 @@ def alert_for(
     device = registry.get(event.device_id)
     building = reading.building if reading else device.building if device else "unknown"
     entrance = reading.entrance if reading else device.entrance if device else None
+    if event.detail is not None:  # a device's health changed
+        return Alert(
+            alert_id=f"{kind.value}:{event.reading_id}",
+            kind=kind,
+            severity=severity,
+            building=building,
+            entrance=entrance,
+            device_id=event.device_id,
+            ts=dt.datetime.fromtimestamp(event.ts_ms / 1000, dt.UTC),
+            raised_at=utc_now(),
+            message=event.detail,
+        )
     who = f"person {event.person_id}" if event.person_id else "person not identified"
     value = f"{event.adjusted_c:.1f} °C (threshold {event.threshold_c:.1f} °C)"
     message = {

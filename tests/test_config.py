@@ -103,6 +103,7 @@ retries = 3
 
 [records]
 port = 8081
+jwt_secret = "records-secret"
 
 [log]
 level = "DEBUG"
@@ -408,6 +409,13 @@ def test_production_with_the_development_key_written_out_is_refused_too(tmp_path
     assert problem.endswith("edge.pseudonym_key must be set to a secret outside development")
 
 
+def test_production_refuses_the_development_records_jwt_secret(tmp_path: Path) -> None:
+    text = FULL_EXAMPLE.replace('environment = "development"', 'environment = "production"')
+    text = text.replace('jwt_secret = "records-secret"\n', "")
+    [problem] = problems(write(tmp_path, text))
+    assert problem.endswith("records.jwt_secret must be set to a secret outside development")
+
+
 def test_production_with_a_real_key_is_accepted(tmp_path: Path) -> None:
     text = FULL_EXAMPLE.replace('environment = "development"', 'environment = "production"')
     assert load_settings(write(tmp_path, text), {}).environment == "production"
@@ -519,7 +527,12 @@ def test_production_from_the_environment_with_the_default_key_is_refused() -> No
         "edge.pseudonym_key must be set to a secret outside development"
     ]
     settings = load_settings(
-        None, {"THERMOGATE_ENVIRONMENT": "production", "THERMOGATE_EDGE__PSEUDONYM_KEY": "s3"}
+        None,
+        {
+            "THERMOGATE_ENVIRONMENT": "production",
+            "THERMOGATE_EDGE__PSEUDONYM_KEY": "s3",
+            "THERMOGATE_RECORDS__JWT_SECRET": "s4",
+        },
     )
     assert settings.environment == "production"
 
@@ -548,7 +561,9 @@ def test_an_unknown_environment_value_names_the_variable() -> None:
     ]
 
 
-SECTIONS = "['alerts', 'edge', 'engine', 'gateway', 'ingest', 'log', 'mqtt', 'records']"
+SECTIONS = (
+    "['alerts', 'dashboards', 'edge', 'engine', 'gateway', 'ingest', 'log', 'mqtt', 'records']"
+)
 
 
 @pytest.mark.parametrize(

@@ -213,7 +213,7 @@ def test_device_baseline_corrects_what_the_whole_door_shares():
 
 
 def test_device_baseline_is_off_by_default_and_survives_restarts(tmp_path):
-    rows = [{"id": f"c{i}", "ts": i * 1000, "temp_c": 34.0} for i in range(40)]
+    rows = [{"id": f"c{i}", "ts": i * 1000, "temp_c": 34.0 + (i % 3) / 10} for i in range(40)]
     assert engine().decide(batch(*rows)).decision_labels() == ["normal"] * 40  # no baseline
     settings = EngineSettings(
         device_baseline=[Placement.DOOR], baseline_window=20, baseline_warmup=10
@@ -221,8 +221,8 @@ def test_device_baseline_is_off_by_default_and_survives_restarts(tmp_path):
     first = DecisionEngine(settings, 37.3, EngineStore(tmp_path / "e.sqlite3"))
     first.decide(batch(*rows))
     again = DecisionEngine(settings, 37.3, EngineStore(tmp_path / "e.sqlite3"))
-    out = again.decide(batch({"id": "n", "ts": 50_000, "temp_c": 34.0}))
-    assert out.adjusted_c[0] == pytest.approx(36.6)
+    out = again.decide(batch({"id": "n", "ts": 50_000, "temp_c": 34.1}))
+    assert out.adjusted_c[0] == pytest.approx(36.6)  # the door's median (34.1) moved to 36.6
 
 
 def test_personal_baseline_compares_a_person_with_their_own_readings():

@@ -32,6 +32,8 @@ class Reason(IntEnum):
     CONFIRMED = 7
     CLEARED = 8
     RECHECK_TOO_SOON = 9
+    STUCK_SENSOR = 10
+    DEVICE_DRIFTED = 11
 
     @property
     def label(self) -> str:
@@ -50,6 +52,8 @@ _LABELS = {
     Reason.CONFIRMED: "re-check confirmed",
     Reason.CLEARED: "re-check below threshold: cleared",
     Reason.RECHECK_TOO_SOON: "re-check too soon after the suspicious reading to clear it",
+    Reason.STUCK_SENSOR: "stuck sensor: the same value too many times in a row",
+    Reason.DEVICE_DRIFTED: "device drifted away from its peers",
 }
 
 DECISION_LABELS: tuple[str, ...] = tuple(d.label for d in Decision)

@@ -22,6 +22,7 @@ after a restart), so a redelivery never changes what was stored or alerted.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -36,6 +37,8 @@ from thermogate.config import EngineSettings
 from thermogate.gateway.engine.baseline import DeviceHistory, RollingBaseline
 from thermogate.gateway.engine.calibration import Calibrator
 from thermogate.gateway.engine.codes import DECISION_LABELS, REASON_LABELS, Decision, Reason
+from thermogate.gateway.engine.cold import cold_corrections
+from thermogate.gateway.engine.health import FAULTS, DeviceHealth, DeviceHealthMonitor
 from thermogate.gateway.engine.state import EngineStore, OpenRecheckRow
 
 MAX_OPEN_RECHECKS: Final = 100_000
@@ -56,6 +59,10 @@ class EventKind(StrEnum):
     """Ask the entrance and the unit's staff to measure this person again."""
     CLEARED = "cleared"
     """The re-check was below the threshold."""
+    DEVICE_FAULT = "device_fault"
+    """A device got stuck or drifted from its peers (``detail`` says which): tell duty staff."""
+    DEVICE_RECOVERED = "device_recovered"
+    """A device that was reported faulty reads like its peers again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,10 @@ class EngineInput:
     has_error: npt.NDArray[np.bool_]
     ambient_c: npt.NDArray[np.float64]
     """NaN when unknown."""
+    building: Sequence[str] | None = None
+    """Where each device stands (its peers for the drift check); None: all in one building."""
+    outdoor_c: npt.NDArray[np.float64] | None = None
+    """The outdoor temperature when the reading was taken (NaN or None when unknown)."""
 
     def __len__(self) -> int:
         return int(self.ts_ms.shape[0])
@@ -93,6 +104,8 @@ class EngineEvent:
     adjusted_c: float
     threshold_c: float
     confirming_reading_id: str | None = None
+    detail: str | None = None
+    """For a device event, what is wrong (or right again) with the device."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +163,7 @@ class DecisionEngine:
         self._opened: dict[str, OpenRecheckRow] = {}
         self._closed: set[str] = set()
         self._newly_decided: dict[str, tuple[int, int]] = {}
+        self._health = DeviceHealthMonitor(settings)
         self._baseline_placements = {p.value for p in settings.device_baseline}
         self._baseline = (
             RollingBaseline(
@@ -194,6 +208,11 @@ class DecisionEngine:
         """People (per kind of device and placement) with a personal baseline in memory."""
         return 0 if self._personal is None else len(self._personal.histories)
 
+    def device_health(self) -> list[DeviceHealth]:
+        """Every device seen since start, as last judged (stuck, drifting, ...)."""
+        with self._lock:
+            return self._health.snapshot()
+
     @property
     def open_rechecks(self) -> int:
         """People waiting for a re-check."""
@@ -201,32 +220,77 @@ class DecisionEngine:
 
     def decide(self, batch: EngineInput) -> EngineOutput:
         """Decide every reading of the batch."""
+        s = self._settings
+        n = len(batch)
         adjusted, threshold = self._calibrator.apply(
             batch.device_kind, batch.site, batch.placement, batch.temp_c, batch.ambient_c
         )
-        s = self._settings
+        if batch.outdoor_c is not None:
+            adjusted = adjusted + cold_corrections(s, batch.site, batch.placement, batch.outdoor_c)
+        has_value = ~batch.has_error & ~np.isnan(batch.temp_c)
+        assessable = has_value & (adjusted >= s.assess_min_c) & (adjusted <= s.assess_max_c)
+        with self._lock:
+            verdict = self._health.check(
+                device_id=batch.device_id,
+                building=batch.building if batch.building is not None else [""] * n,
+                site=batch.site,
+                placement=batch.placement,
+                ts_ms=batch.ts_ms,
+                calibrated=adjusted,
+                has_value=has_value,
+                assessable=assessable,
+            )
+        faulty = verdict.stuck | verdict.drifted
         if self._baseline is not None:
-            adjusted = adjusted + self._baseline_corrections(batch, adjusted, threshold)
+            adjusted = adjusted + self._baseline_corrections(batch, adjusted, threshold, faulty)
         if self._personal is not None:
-            adjusted = adjusted + self._personal_corrections(batch, adjusted, threshold)
-        invalid = batch.has_error | np.isnan(batch.temp_c)
+            adjusted = adjusted + self._personal_corrections(batch, adjusted, threshold, faulty)
+        invalid = ~has_value
         low = ~invalid & (adjusted < s.assess_min_c)
         high = ~invalid & (adjusted > s.assess_max_c)
-        reason = np.full(len(batch), Reason.BELOW_THRESHOLD, dtype=np.int8)
+        reason = np.full(n, Reason.BELOW_THRESHOLD, dtype=np.int8)
         reason[invalid] = Reason.ERROR_CODE
         reason[low] = Reason.NOT_ASSESSABLE_LOW
         reason[high] = Reason.NOT_ASSESSABLE_HIGH
-        invalid |= low | high
+        reason[~invalid & verdict.drifted] = Reason.DEVICE_DRIFTED
+        reason[~invalid & verdict.stuck] = Reason.STUCK_SENSOR
+        invalid |= low | high | faulty
         decision = np.where(invalid, Decision.INVALID, Decision.NORMAL).astype(np.int8)
         adjusted = np.where(invalid, np.nan, adjusted)
         suspicious = ~invalid & (adjusted >= threshold - 1e-9)
         work = _Work(batch, adjusted, threshold, suspicious, decision, reason, [])
         with self._lock:
             self._protocol(work)
-            if len(batch):
+            if n:
                 self.watermark_ms = max(self.watermark_ms, int(batch.ts_ms.max()))
+            work.events.extend(self._device_events(batch, verdict.changed))
             self._persist()
         return EngineOutput(decision, reason, adjusted, threshold, work.events)
+
+    @staticmethod
+    def _device_events(batch: EngineInput, changed: list[DeviceHealth]) -> list[EngineEvent]:
+        """One event per device whose health changed, at its latest reading of the batch."""
+        events = []
+        devices = np.asarray(batch.device_id, dtype=object)
+        for health in changed:
+            rows = np.flatnonzero(devices == health.device_id)
+            row = int(rows[np.argmax(batch.ts_ms[rows])])
+            ts = int(batch.ts_ms[row])
+            fault = health.state in FAULTS
+            events.append(
+                EngineEvent(
+                    EventKind.DEVICE_FAULT if fault else EventKind.DEVICE_RECOVERED,
+                    row,
+                    f"{health.device_id}:{health.state.value}:{ts}",
+                    None,
+                    health.device_id,
+                    ts,
+                    math.nan if health.median_c is None else health.median_c,
+                    math.nan,
+                    detail=health.describe(),
+                )
+            )
+        return events
 
     def expire(self, now_ms: int) -> list[EngineEvent]:
         """Re-checks whose window ran out by ``now_ms``: escalated as unconfirmed."""
@@ -244,13 +308,20 @@ class DecisionEngine:
         batch: EngineInput,
         adjusted: npt.NDArray[np.float64],
         threshold: npt.NDArray[np.float64],
+        faulty: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.float64]:
         """Per-device corrections for the placements the baseline is enabled for."""
         assert self._baseline is not None
         enabled = np.isin(
             np.asarray(batch.placement, dtype=object), list(self._baseline_placements)
         )
-        ordinary = enabled & ~batch.has_error & (adjusted > PHYSICAL_MIN_C) & (adjusted < threshold)
+        ordinary = (
+            enabled
+            & ~batch.has_error
+            & ~faulty
+            & (adjusted > PHYSICAL_MIN_C)
+            & (adjusted < threshold)
+        )
         with self._lock:
             corrections = self._baseline.corrections(
                 list(batch.device_id), batch.ts_ms, np.nan_to_num(adjusted), ordinary
@@ -262,6 +333,7 @@ class DecisionEngine:
         batch: EngineInput,
         adjusted: npt.NDArray[np.float64],
         threshold: npt.NDArray[np.float64],
+        faulty: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.float64]:
         """Per person, kind of device and placement: their own offset from the reference."""
         assert self._personal is not None
@@ -271,7 +343,7 @@ class DecisionEngine:
                 batch.person_id, batch.device_kind, batch.placement, strict=True
             )
         ]
-        ordinary = ~batch.has_error & (adjusted > PHYSICAL_MIN_C) & (adjusted < threshold)
+        ordinary = ~batch.has_error & ~faulty & (adjusted > PHYSICAL_MIN_C) & (adjusted < threshold)
         with self._lock:
             return self._personal.corrections(keys, batch.ts_ms, np.nan_to_num(adjusted), ordinary)
 

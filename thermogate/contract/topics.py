@@ -6,6 +6,7 @@
     thermogate/v1/status/{component}/{id}                      retained status, QoS 1
     thermogate/v1/alerts/{building}                            alerts, QoS 1
     thermogate/v1/deadletter/{source}                          refused inputs, QoS 1
+    thermogate/v1/weather/{building}                           retained outdoor temperature
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ READINGS_FILTER: Final = f"{ROOT}/readings/+/+/+"
 STATUS_FILTER: Final = f"{ROOT}/status/#"
 ALERTS_FILTER: Final = f"{ROOT}/alerts/+"
 DEADLETTER_FILTER: Final = f"{ROOT}/deadletter/+"
+WEATHER_FILTER: Final = f"{ROOT}/weather/+"
 
 _SLUG = re.compile(SLUG_PATTERN)
 _DEVICE = re.compile(DEVICE_ID_PATTERN)
@@ -59,6 +61,11 @@ def alerts_topic(building: str) -> str:
 def deadletter_topic(source: str) -> str:
     """Where a component publishes what it refused."""
     return f"{ROOT}/deadletter/{_check(source, _SLUG, 'source')}"
+
+
+def weather_topic(building: str) -> str:
+    """Where a building's outdoor temperature is published (retained)."""
+    return f"{ROOT}/weather/{_check(building, _SLUG, 'building')}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,8 @@ REQUIRED_COLUMNS: Final = (
 )
 TRUTH_COLUMN: Final = "truth_febrile"
 """Optional ground truth, 0 or 1 per reading: enables the screening metrics."""
+OUTDOOR_COLUMN: Final = "outdoor_c"
+"""Optional outdoor temperature when the reading was taken: the engine's cold correction."""
 
 _KINDS: Final = frozenset(k.value for k in DeviceKind)
 _SITES: Final = frozenset(s.value for s in Site)
@@ -87,6 +89,7 @@ class Readings:
     ts_ms: npt.NDArray[np.int64]
     local_day: npt.NDArray[np.int64]
     """Proleptic Gregorian ordinal of the date in the row's own UTC offset."""
+    building: list[str]
     device_id: list[str]
     device_kind: list[str]
     site: list[str]
@@ -96,6 +99,8 @@ class Readings:
     """NaN where the device showed an error code."""
     has_error: npt.NDArray[np.bool_]
     ambient_c: npt.NDArray[np.float64]
+    outdoor_c: npt.NDArray[np.float64]
+    """NaN where unknown, everywhere when the file has no ``outdoor_c`` column."""
     truth: npt.NDArray[np.int8] | None
     """``truth_febrile`` (0/1) when the file has that column."""
     bad_rows: list[BadRow]
@@ -230,7 +235,7 @@ def _header_positions(
             f"{source}:1: missing required column(s): {', '.join(missing)} "
             f"(the header has: {', '.join(names) or 'nothing'})"
         )
-    wanted = (*REQUIRED_COLUMNS, TRUTH_COLUMN)
+    wanted = (*REQUIRED_COLUMNS, TRUTH_COLUMN, OUTDOOR_COLUMN)
     repeated = sorted({n for n in names if n in wanted and names.count(n) > 1})
     if repeated:
         raise HeaderError(f"{source}:1: column(s) named more than once: {', '.join(repeated)}")
@@ -384,6 +389,12 @@ def _typed(
         temps = [t if not e else "" for t, e in zip(temps, errors, strict=True)]
     temp_c = _numbers(temps, reporter("temp_c"), refuse_empty=~has_error)
     ambient_c = _numbers(col("ambient_c"), reporter("ambient_c"))
+    outdoor_c = (
+        _numbers(col(OUTDOOR_COLUMN), reporter(OUTDOOR_COLUMN))
+        if OUTDOOR_COLUMN in positions
+        else np.full(len(records), np.nan)
+    )
+    building = col("building")
     truth = None
     if TRUTH_COLUMN in positions:
         values = col(TRUTH_COLUMN)
@@ -398,12 +409,13 @@ def _typed(
         )
         picks = keep.tolist()
         records = [records[i] for i in picks]
-        device_id, device_kind, site, placement, person_id = (
+        building, device_id, device_kind, site, placement, person_id = (
             [column[i] for i in picks]
-            for column in (device_id, device_kind, site, placement, person_id)
+            for column in (building, device_id, device_kind, site, placement, person_id)
         )
         rows, ts_ms, local_day = rows[keep], ts_ms[keep], local_day[keep]
         temp_c, ambient_c, has_error = temp_c[keep], ambient_c[keep], has_error[keep]
+        outdoor_c = outdoor_c[keep]
         truth = None if truth is None else truth[keep]
     found = (row for _, row in problems.found.values())
     return Readings(
@@ -413,6 +425,7 @@ def _typed(
         row=rows,
         ts_ms=ts_ms,
         local_day=local_day,
+        building=building,
         device_id=device_id,
         device_kind=device_kind,
         site=site,
@@ -421,6 +434,7 @@ def _typed(
         temp_c=temp_c,
         has_error=has_error,
         ambient_c=ambient_c,
+        outdoor_c=outdoor_c,
         truth=truth,
         bad_rows=sorted([*layout.bad.values(), *found], key=lambda r: r.row),
     )

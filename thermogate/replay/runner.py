@@ -34,6 +34,7 @@ from thermogate.gateway.engine import (
     EngineInput,
     EventKind,
 )
+from thermogate.gateway.engine.health import FAULTS
 from thermogate.replay import metrics
 from thermogate.replay.reader import BadRow, HeaderError, Readings, gc_paused, read_readings
 
@@ -65,6 +66,10 @@ class EventCounts:
     """Unconfirmed escalations: the re-check window ran out without a re-check."""
     open_at_end: int = 0
     """Re-checks still waiting when the recording ends (their window had not run out)."""
+    device_faults: int = 0
+    """Devices reported stuck or drifting (each change of a device's fault counts)."""
+    faulty_at_end: tuple[str, ...] = ()
+    """What is wrong with each device still faulty when the recording ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +191,7 @@ def decide_in_time_order(
     ts_ms = readings.ts_ms[order]
     rows = readings.row[order]
     device_id = _take(readings.device_id, order)
+    building = _take(readings.building, order)
     kind, site = _take(readings.device_kind, order), _take(readings.site, order)
     where = _take(placement, order)
     person: list[str | None] = [p or None for p in _take(readings.person_id, order)]
@@ -203,6 +209,8 @@ def decide_in_time_order(
             temp_c=readings.temp_c[order[start:stop]],
             has_error=readings.has_error[order[start:stop]],
             ambient_c=readings.ambient_c[order[start:stop]],
+            building=building[start:stop],
+            outdoor_c=readings.outdoor_c[order[start:stop]],
         )
         out = engine.decide(batch)
         decision[start:stop], reason[start:stop] = out.decision, out.reason
@@ -216,6 +224,10 @@ def decide_in_time_order(
         unidentified=events["unidentified"],
         escalations=events["escalations"],
         open_at_end=engine.open_rechecks,
+        device_faults=events["device_faults"],
+        faulty_at_end=tuple(
+            health.describe() for health in engine.device_health() if health.state in FAULTS
+        ),
     )
     return Decided(decision, reason, adjusted, counts)
 
@@ -236,6 +248,7 @@ _COUNTED: Final = {
     EventKind.FEVER: "fever",
     EventKind.RECHECK: "recheck",
     EventKind.CLEARED: "cleared",
+    EventKind.DEVICE_FAULT: "device_faults",
 }
 
 

@@ -77,8 +77,11 @@ def event_table(report: ReplayReport) -> Table:
         ("unidentified", e.unidentified, "suspicious, nobody known: alerted unconfirmed"),
         ("unconfirmed escalations", e.escalations, "no re-check within the window"),
         ("open at the end", e.open_at_end, "re-check window still running when the data ends"),
+        ("device faults", e.device_faults, "a device stuck on one value or off its peers"),
     ):
         table.add_row(name, f"{count:,}", meaning)
+    for fault in e.faulty_at_end:
+        table.add_row("faulty at the end", "", fault)
     return table
 
 
