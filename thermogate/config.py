@@ -40,6 +40,7 @@ CONFIG_PATH_VARIABLE: Final = "THERMOGATE_CONFIG"
 """Names the configuration file when ``--config`` is not given (not an override)."""
 DEVELOPMENT_PSEUDONYM_KEY: Final = "development-only-pseudonym-key"
 DEVELOPMENT_LINK_SECRET: Final = "development-only-alert-link-secret"  # noqa: S105
+DEVELOPMENT_JWT_SECRET: Final = "development-only-records-jwt-secret"
 
 
 class Section(BaseModel):
@@ -208,8 +209,20 @@ class GatewaySettings(Section):
         "Asia/Shanghai"
     )
     metrics_interval_s: Annotated[
-        float, Field(gt=0, description="How often edge backlog figures are written.")
+        float,
+        Field(gt=0, description="How often the gateway's and edges' metrics are written."),
     ] = 10.0
+    metrics_port: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            lt=65536,
+            description="Port of the Prometheus /metrics endpoint; empty: off; 0: any free port.",
+        ),
+    ] = None
+    metrics_host: Annotated[
+        str, Field(description="Address /metrics binds (0.0.0.0 inside a container).")
+    ] = "127.0.0.1"
     device_silence_s: Annotated[
         float,
         Field(gt=0, description="A device unheard for this long is offline (heartbeats count)."),
@@ -329,6 +342,43 @@ class EngineSettings(Section):
     personal_max_people: Annotated[
         int, Field(ge=100, description="People (and places) remembered; the least recent go.")
     ] = 200_000
+    cold_placements: list[Placement] = Field(
+        default_factory=lambda: [Placement.DOOR],
+        description="Where people are read on arrival: corrected for the outdoor cold.",
+    )
+    cold_indoor_c: Annotated[
+        float, Field(ge=10, le=30, description="Indoor temperature the cold is measured from.")
+    ] = 20.0
+    cold_gain_forehead_per_c: Annotated[
+        float,
+        Field(ge=0, le=0.3, description="Forehead deficit per °C colder outside, on arrival."),
+    ] = 0.05
+    cold_gain_wrist_per_c: Annotated[
+        float, Field(ge=0, le=0.3, description="Wrist deficit per °C colder outside, on arrival.")
+    ] = 0.017
+    outdoor_max_age_s: Annotated[
+        float, Field(gt=0, description="An outdoor reading older than this is not used.")
+    ] = 10_800.0
+    stuck_run: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=1000,
+            description="Identical readings in a row that mean a stuck sensor (0: off).",
+        ),
+    ] = 8
+    drift_window: Annotated[
+        int, Field(ge=10, le=5000, description="Recent readings per device for the peer check.")
+    ] = 100
+    drift_min_readings: Annotated[
+        int, Field(ge=5, le=5000, description="Readings a device needs before it is judged.")
+    ] = 30
+    drift_warn_c: Annotated[
+        float, Field(gt=0, le=5, description="Median this far from its peers: device warned.")
+    ] = 0.8
+    drift_invalid_c: Annotated[
+        float, Field(gt=0, le=10, description="This far from its peers: readings invalid.")
+    ] = 1.5
 
 
 class InfluxV2SinkSettings(Section):
@@ -435,6 +485,86 @@ class RecordsSettings(Section):
 
     host: Annotated[str, Field(description="Address the HTTP server binds.")] = "127.0.0.1"
     port: Annotated[int, Field(gt=0, lt=65536, description="HTTP port.")] = 8080
+    state_dir: Annotated[
+        Path, Field(description="Where the embedded SQLite database lives (demo).")
+    ] = Path("var/records")
+    database_url: Annotated[
+        SecretStr | None,
+        Field(
+            description="SQLAlchemy URL, e.g. postgresql+psycopg://records@db/records; "
+            "empty: SQLite in state_dir."
+        ),
+    ] = None
+    jwt_secret: Annotated[
+        SecretStr, Field(description="HS256 key signing access tokens; set it in production.")
+    ] = SecretStr(DEVELOPMENT_JWT_SECRET)
+    token_minutes: Annotated[
+        int, Field(ge=1, le=1440, description="Lifetime of an access token.")
+    ] = 30
+    timezone: Annotated[
+        str, Field(description="IANA time zone of the daily checks and reports.")
+    ] = "Asia/Shanghai"
+    morning_deadline: Annotated[
+        str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Morning check due by.")
+    ] = "10:00"
+    noon_deadline: Annotated[
+        str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Noon check due by.")
+    ] = "14:00"
+    bootstrap_admin: Annotated[
+        str | None, Field(description="Admin user created at start when there is no user.")
+    ] = None
+    bootstrap_password: Annotated[
+        SecretStr | None, Field(description="Its password; set it through the environment.")
+    ] = None
+    cache_dir: Annotated[
+        Path, Field(description="Where the gateway's records client caches the registry.")
+    ] = Path("var/records-cache")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return GatewaySettings._known_timezone(value)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL: the configured one, or the SQLite file in ``state_dir``."""
+        if self.database_url is not None and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.state_dir / 'records.sqlite3'}"
+
+
+class DashboardsSettings(Section):
+    """Grafana's data sources as ``thermogate dashboards push`` creates them: addresses as
+    Grafana reaches them, read-only credentials."""
+
+    folder_title: Annotated[str, Field(description="Grafana folder of the dashboards.")] = (
+        "thermogate"
+    )
+    influx_url: Annotated[str, Field(description="InfluxDB as Grafana reaches it.")] = (
+        "http://influxdb:8086"
+    )
+    influx_database: Annotated[
+        str, Field(description="InfluxQL database: the 1.x database, or the 2.x/3.x DBRP name.")
+    ] = "screening"
+    influx_token: Annotated[
+        SecretStr | None, Field(description="InfluxDB 2.x/3.x token (read); empty for 1.x.")
+    ] = None
+    influx_user: Annotated[
+        str | None, Field(description="InfluxDB 1.x user, when authentication is on.")
+    ] = None
+    influx_password: Annotated[SecretStr | None, Field(description="Its password.")] = None
+    postgres_host: Annotated[
+        str, Field(description="The records database as Grafana reaches it, host:port.")
+    ] = "postgres:5432"
+    postgres_database: Annotated[str, Field(description="The records database.")] = "records"
+    postgres_user: Annotated[
+        str, Field(description="A read-only role for Grafana (SELECT on the tables).")
+    ] = "grafana"
+    postgres_password: Annotated[SecretStr | None, Field(description="Its password.")] = None
+    postgres_sslmode: Annotated[
+        Literal["disable", "require", "verify-ca", "verify-full"],
+        Field(description="TLS to PostgreSQL."),
+    ] = "disable"
 
 
 class LogSettings(Section):
@@ -469,6 +599,7 @@ class Settings(Section):
     ingest: IngestSettings = IngestSettings()
     alerts: AlertSettings = AlertSettings()
     records: RecordsSettings = RecordsSettings()
+    dashboards: DashboardsSettings = DashboardsSettings()
     log: LogSettings = LogSettings()
 
     @model_validator(mode="after")
@@ -492,6 +623,10 @@ class Settings(Section):
             self.edge.pseudonym_key.get_secret_value() == DEVELOPMENT_PSEUDONYM_KEY
         ):
             raise ValueError("edge.pseudonym_key must be set to a secret outside development")
+        if self.environment == "production" and (
+            self.records.jwt_secret.get_secret_value() == DEVELOPMENT_JWT_SECRET
+        ):
+            raise ValueError("records.jwt_secret must be set to a secret outside development")
         return self
 
     def device(self, device_id: str) -> DeviceSettings | None:

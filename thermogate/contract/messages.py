@@ -104,6 +104,10 @@ class AlertKind(StrEnum):
     """A device that was reported offline is heard from again."""
     EDGE_BACKLOG = "edge_backlog"
     """An edge's disk buffer is 80 % full: readings are at risk."""
+    DEVICE_FAULT = "device_fault"
+    """A device is stuck on one value or drifted away from its peers (to duty staff)."""
+    DEVICE_RECOVERED = "device_recovered"
+    """A device reported faulty reads like its peers again."""
     GATEWAY_LAGGING = "gateway_lagging"
     """The gateway is behind on the readings: fevers reach the clinic late (to duty staff)."""
     LEAVE_OVERDUE = "leave_overdue"
@@ -221,6 +225,22 @@ class Status(WireModel):
     """Readings the edge dropped because its buffer was full (since it started)."""
     clock_jumps: Annotated[int, Field(ge=0)] | None = None
     """Times the edge saw its wall clock jump against its monotonic clock (since it started)."""
+
+
+class Weather(WireModel):
+    """The outdoor temperature at a building (a weather station or a feed), retained.
+
+    The engine adds back the skin's cooling of people just in from the cold at the placements
+    where they arrive (docs/detection.md, "Cold arrivals").
+    """
+
+    v: Literal[1] = 1
+    building: Slug
+    outdoor_c: Annotated[float, Field(ge=-60.0, le=60.0)]
+    ts: UtcDatetime
+    """When it was measured."""
+    source: Annotated[str, Field(max_length=200)] | None = None
+    """Who measured it (a station id, a feed's name)."""
 
 
 class Alert(WireModel):
