@@ -24,6 +24,7 @@ ACL = DEPLOY / "mosquitto" / "acl"
 MAKE_PASSWORDS = DEPLOY / "mosquitto" / "make-passwords.sh"
 MAKE_DEV_CERTS = DEPLOY / "make-dev-certs.sh"
 EDGE_WITH_SIM = DEPLOY / "edge-with-sim.sh"
+HEALTHCHECK = DEPLOY / "healthcheck.py"
 
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|KEY|SECRET|PUSH_URLS|DATABASE_URL")
 """Variable names that hold a secret (a database URL carries its password)."""

@@ -40,6 +40,7 @@ from compose_stack import (
     DEPLOY_CONFIG,
     EDGE_WITH_SIM,
     ENV_EXAMPLE,
+    HEALTHCHECK,
     MAKE_DEV_CERTS,
     MAKE_PASSWORDS,
     MOSQUITTO_CONF,
@@ -61,6 +62,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from servers import BinaryMissingError, MosquittoServer, free_port
 
 import thermogate
+from thermogate.cli import main
 from thermogate.config import InfluxV2SinkSettings, Settings, load_settings
 from thermogate.contract import ComponentKind
 from thermogate.contract.topics import (
@@ -292,6 +294,29 @@ def test_every_container_of_ours_accepts_the_stack_configuration() -> None:
             assert environment["SIM_MQTT_PASSWORD"] == env[variable]
 
 
+def test_check_config_accepts_the_stack_configuration_only_with_real_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key in [k for k in os.environ if k.startswith("THERMOGATE_")]:
+        monkeypatch.delenv(key)
+    required = {
+        "THERMOGATE_EDGE__PSEUDONYM_KEY": "edge.pseudonym_key",
+        "THERMOGATE_ALERTS__LINK_SECRET": "alerts.link_secret",
+        "THERMOGATE_RECORDS__JWT_SECRET": "records.jwt_secret",
+    }
+    shared = services()["gateway"]["environment"]
+    assert set(required) <= set(shared)  # every container of ours gets all three
+    for variable in required:
+        monkeypatch.setenv(variable, f"a-real-{variable.lower()}")
+    assert main(["check-config", str(DEPLOY_CONFIG)]) == 0
+    assert "environment production" in capsys.readouterr().out
+    # Production refuses the development pseudonym key (and the other development secrets
+    # where their component checks them), so a container without it never starts.
+    monkeypatch.delenv("THERMOGATE_EDGE__PSEUDONYM_KEY")
+    assert main(["check-config", str(DEPLOY_CONFIG)]) == 2
+    assert f"{required['THERMOGATE_EDGE__PSEUDONYM_KEY']} must be set" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(
     shutil.which("docker") is None
     or subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode
@@ -327,6 +352,7 @@ def expected_acl(settings: Settings) -> dict[str, list[tuple[str, str]]]:
         "gateway": [
             ("read", "thermogate/v1/readings/#"),
             ("read", "thermogate/v1/status/#"),
+            ("read", "thermogate/v1/weather/#"),
             ("write", "thermogate/v1/alerts/#"),
             ("write", deadletter_topic(gateway_id)),
             ("readwrite", status_topic(ComponentKind.GATEWAY, gateway_id)),
@@ -460,7 +486,12 @@ class Client:
     """One MQTT 5 client of an account, over TLS when given a CA file; records messages."""
 
     def __init__(
-        self, port: int, user: str, password: str, ca: Path | None, server_name: str = "localhost"
+        self,
+        port: int,
+        user: str | None,
+        password: str | None,
+        ca: Path | None,
+        server_name: str = "localhost",
     ) -> None:
         self.received: list[str] = []
         self.reason: Any = None
@@ -474,7 +505,8 @@ class Client:
             protocol=paho.MQTTv5,
             reconnect_on_failure=False,
         )
-        self.client.username_pw_set(user, password)
+        if user is not None:
+            self.client.username_pw_set(user, password)
         if ca is not None:
             self.client.tls_set(ca_certs=str(ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.client.on_connect = self._on_connect
@@ -549,9 +581,13 @@ def test_tls_listener_with_dev_certificates_enforces_the_per_device_acl(
     port, ca = stack_broker.tls_port, tmp_path / "certs" / "ca.crt"
     clients: list[Client] = []
 
-    def login(user: str, password: str | None = None, ca_file: Path | None = ca) -> Client:
-        variable = password_accounts()[user]
-        client = Client(port, user, password or PASSWORDS[variable], ca_file)
+    def login(user: str | None, password: str | None = None, tls_port: bool = True) -> Client:
+        if password is None and user is not None:
+            password = PASSWORDS[password_accounts()[user]]
+        if tls_port:
+            client = Client(port, user, password, ca)
+        else:
+            client = Client(stack_broker.port, user, password, None, stack_broker.host)
         clients.append(client)
         return client
 
@@ -563,38 +599,60 @@ def test_tls_listener_with_dev_certificates_enforces_the_per_device_acl(
         return client.disconnected.wait(5)
 
     try:
-        # Over TLS, a wrong password is still refused.
+        assert not login(None).accepted, "anonymous clients must be refused"
         assert not login("gateway", "wrong").accepted
+        assert not login("grafana", "anything").accepted  # no password is ever created
         gateway = login("gateway")
         edge2 = login("edge-w2-main")
         kiosk = login("ks-w2-lobby-1")
-        assert gateway.accepted and edge2.accepted and kiosk.accepted
+        operator = login("operator")
+        assert gateway.accepted and edge2.accepted and kiosk.accepted and operator.accepted
         gateway.subscribe(READINGS_FILTER)
+        operator.subscribe("thermogate/v1/#")
+
         own = readings_topic("wenyuan-2", "main", "hh-w2-main-1")
         kiosk_own = readings_topic("wenyuan-2", "main", "ks-w2-lobby-1")
-        edge2.publish(own)
-        kiosk.publish(kiosk_own)
-        assert gateway.wait_for(own) and gateway.wait_for(kiosk_own)
-
         refused = [
             ("edge-w2-main", readings_topic("wenyuan-3", "main", "hh-w3-main-1")),  # another edge's
             ("edge-w2-main", kiosk_own),  # the kiosk's, though in its building
             ("edge-w2-main", readings_topic("wenyuan-2", "main", "hh-w2-main-9")),  # unknown
-            ("edge-w2-main", alerts_topic("wenyuan-2")),
+            ("edge-w2-main", alerts_topic("wenyuan-2")),  # only the gateway raises alerts
+            ("edge-w2-main", deadletter_topic("edge-w3-main")),
+            ("edge-w2-main", status_topic(ComponentKind.DEVICE, "hh-w3-main-1")),
+            ("edge-w2-main", status_topic(ComponentKind.GATEWAY, "gateway-1")),
             ("edge-w3-main", own),
             ("ks-w2-lobby-1", own),  # a device may not speak for another
             ("ks-w2-lobby-1", status_topic(ComponentKind.EDGE, "edge-w2-main")),
-            ("operator", own),
+            ("gateway", own),  # the gateway cannot forge readings
+            ("gateway", status_topic(ComponentKind.EDGE, "edge-w2-main")),
+            ("operator", own),  # read-only
+            ("operator", alerts_topic("wenyuan-2")),
         ]
         for user, topic in refused:
             assert dropped_for_publishing(user, topic), f"{user} may publish on {topic}"
-        # Each refused message reached the broker before this last publication, so had one
-        # been delivered it would have reached the gateway before it.
-        edge2.publish(own)
-        deadline = time.monotonic() + 10
-        while gateway.topics().count(own) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert gateway.topics() == [own, kiosk_own, own]
+        # Each refused message reached the broker before these were published, so had one
+        # been delivered it would have arrived before them.
+        allowed = [
+            (edge2, own),
+            (edge2, status_topic(ComponentKind.DEVICE, "cr-w2-main-1")),
+            (edge2, deadletter_topic("edge-w2-main")),
+            (kiosk, kiosk_own),
+            (kiosk, status_topic(ComponentKind.DEVICE, "ks-w2-lobby-1")),
+            (gateway, alerts_topic("wenyuan-2")),
+            (gateway, deadletter_topic("gateway-1")),
+            (gateway, status_topic(ComponentKind.GATEWAY, "gateway-1")),
+        ]
+        for client, topic in allowed:
+            client.publish(topic)
+        assert operator.wait_for(status_topic(ComponentKind.GATEWAY, "gateway-1"))
+        assert operator.topics() == [topic for _, topic in allowed]
+        assert gateway.topics() == [own, kiosk_own]
+
+        # The broker's compose healthcheck: the operator, on the plain listener inside the
+        # container, gets the retained $SYS/broker/version at once.
+        health = login("operator", tls_port=False)
+        health.subscribe("$SYS/broker/version")
+        assert health.wait_for("$SYS/broker/version", timeout=5)
     finally:
         for client in clients:
             client.close()
@@ -700,8 +758,13 @@ def test_edge_container_with_its_kiosk_account_publishes_through_the_acl(
                 status_topic(ComponentKind.DEVICE, kiosk.id),
             ):
                 assert operator.wait_for(topic), topic
+            # The container's healthcheck logs in as the edge and reads its retained status.
+            checked = _healthcheck(config, environ, "status", "edge", edge.id)
+            assert checked.returncode == 0, checked.stderr
             process.send_signal(signal.SIGTERM)  # docker stop
             assert process.wait(30) == 0, _tail(log_path)
+            checked = _healthcheck(config, environ, "status", "edge", edge.id)
+            assert checked.returncode == 1 and "says 'stopped'" in checked.stderr
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -712,7 +775,24 @@ def test_edge_container_with_its_kiosk_account_publishes_through_the_acl(
     # dropped client reconnects, and the broker logs every connection with its user).
     broker_log = stack_broker.broker_log.read_text(encoding="utf-8", errors="replace")
     for user in (edge.id, kiosk.id):
-        assert broker_log.count(f"u'{user}'") == 1, _tail(stack_broker.broker_log, 60)
+        logins = [
+            line
+            for line in broker_log.splitlines()
+            if f"u'{user}'" in line and " as healthcheck-" not in line
+        ]
+        assert len(logins) == 1, _tail(stack_broker.broker_log, 60)
+
+
+def _healthcheck(config: Path, environ: dict[str, str], *check: str) -> Any:
+    """deploy/healthcheck.py as the container runs it (exit status and reason)."""
+    return subprocess.run(
+        [sys.executable, str(HEALTHCHECK), "--timeout", "3", *check, "--config", str(config)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def _tail(path: Path, lines: int = 30) -> str:
