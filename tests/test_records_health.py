@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,10 +22,12 @@ START_TIMEOUT_S = 10.0
 
 
 @pytest.fixture
-def records_url(caplog: pytest.LogCaptureFixture) -> Iterator[str]:
+def records_url(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> Iterator[str]:
     """The base URL of a records service running in a thread, stopped afterwards."""
     caplog.set_level(logging.INFO)
-    settings = Settings(records=RecordsSettings(host="127.0.0.1", port=free_port()))
+    settings = Settings(
+        records=RecordsSettings(host="127.0.0.1", port=free_port(), state_dir=tmp_path)
+    )
     server = build_server(settings)
     thread = threading.Thread(target=server.run, name="records-test", daemon=True)
     thread.start()
@@ -51,7 +54,7 @@ def test_health_answers_ok_with_the_service_and_version(records_url: str) -> Non
 
 
 def test_unknown_paths_are_404_and_health_is_in_the_openapi_document(records_url: str) -> None:
-    assert httpx.get(f"{records_url}/students").status_code == 404
+    assert httpx.get(f"{records_url}/no-such-thing").status_code == 404
     document = httpx.get(f"{records_url}/openapi.json").json()
     assert document["info"]["title"] == "thermogate-records"
     assert "/health" in document["paths"]

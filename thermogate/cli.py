@@ -85,11 +85,19 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_records(args: argparse.Namespace) -> int:
-    """Run the records service."""
-    from thermogate.records.server import serve  # noqa: PLC0415
+    """Run the records service (or migrate, create-user, import, seed)."""
+    from thermogate.records.commands import run  # noqa: PLC0415
 
-    serve(_settings(args))
-    return EXIT_OK
+    return run(_settings(args), args)
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    """Build the Grafana dashboards' JSON, or push dashboards and data sources to Grafana."""
+    from thermogate.dashboards.cli import run_build, run_push  # noqa: PLC0415
+
+    if args.dashboards_command == "build":
+        return run_build(args)
+    return run_push(args, _settings(args).dashboards)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -107,6 +115,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(args.log_level or "WARNING", args.log_format or "console")
     return run_replay(args.input, args.out, settings, strict=args.strict)
+
+
+def _records_actions(records: argparse.ArgumentParser) -> None:
+    """``thermogate records [serve|migrate|create-user|import|seed]`` (serve by default)."""
+    sub = records.add_subparsers(dest="records_command", metavar="ACTION")
+    sub.add_parser("serve", help="serve the API (the default)")
+    sub.add_parser("migrate", help="bring the database to the newest schema")
+    user = sub.add_parser(
+        "create-user", help="add an account (password from $THERMOGATE_RECORDS_PASSWORD or asked)"
+    )
+    user.add_argument("username")
+    user.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "duty", "unit_supervisor", "grid_leader", "clinic", "gateway"],
+    )
+    user.add_argument("--unit", help="dorm unit code of a unit_supervisor")
+    user.add_argument("--grid-unit", help="grid unit code of a grid_leader")
+    load = sub.add_parser("import", help="import a CSV in one transaction (idempotent)")
+    load.add_argument("kind", choices=["rooms", "roster", "staff", "students"])
+    load.add_argument("file", type=Path)
+    seed = sub.add_parser("seed", help="fill the database with the fictional demo site")
+    seed.add_argument("--students-per-building", type=int, default=240)
+    seed.add_argument("--days", type=int, default=7, help="days of roster from today")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     records = sub.add_parser("records", parents=[configured], help=cmd_records.__doc__)
     records.set_defaults(handler=cmd_records)
+    _records_actions(records)
 
     replay = sub.add_parser("replay", parents=[configured], help=cmd_replay.__doc__)
     replay.add_argument("input", type=Path, metavar="IN", help="recorded readings (CSV, UTF-8)")
@@ -182,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="stop at the first bad row (exit status 2)"
     )
     replay.set_defaults(handler=cmd_replay)
+
+    dashboards = sub.add_parser("dashboards", parents=[configured], help=cmd_dashboards.__doc__)
+    from thermogate.dashboards.cli import add_arguments  # noqa: PLC0415 - load only what runs
+
+    add_arguments(dashboards)
+    dashboards.set_defaults(handler=cmd_dashboards)
 
     check = sub.add_parser("check-config", parents=[common], help=cmd_check_config.__doc__)
     check.add_argument("file", type=Path)

@@ -1,0 +1,1 @@
+"""Who may do what: password hashing, access tokens, roles and their scope."""

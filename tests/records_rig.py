@@ -1,0 +1,111 @@
+"""A records service under test: real uvicorn on a free port, on SQLite or PostgreSQL.
+
+``records_url_for`` yields a database URL for each backend; :class:`RecordsRig` starts the
+app on it with a movable clock and logs accounts in over HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from pg import scratch_database
+from pydantic import SecretStr
+from servers import free_port
+
+from thermogate.config import RecordsSettings, Settings
+from thermogate.records.server import build_server
+
+START_TIMEOUT_S = 20.0
+ADMIN = "admin"
+ADMIN_PASSWORD = "admin-password-1"
+BACKENDS = ("sqlite", "postgresql")
+
+
+@dataclass
+class ManualClock:
+    """A clock the test moves; the app reads it for "now"."""
+
+    now: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC))
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def set(self, when: dt.datetime) -> None:
+        self.now = when
+
+
+@contextmanager
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of ``backend``."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'records.sqlite3'}"
+    else:
+        with scratch_database() as url:
+            yield url
+
+
+@dataclass
+class RecordsRig:
+    """A running records service and helpers to call it as one account or another."""
+
+    url: str
+    clock: ManualClock
+    settings: Settings
+
+    def client(self, username: str = ADMIN, password: str = ADMIN_PASSWORD) -> httpx.Client:
+        """An HTTP client logged in as ``username`` (bearer token from /auth/token)."""
+        response = httpx.post(
+            f"{self.url}/auth/token", data={"username": username, "password": password}
+        )
+        response.raise_for_status()
+        token = response.json()["access_token"]
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def add_user(self, username: str, role: str, **scope: str) -> httpx.Client:
+        """Create an account through the API (as admin) and return a client logged in as it."""
+        with self.client() as admin:
+            password = f"{username}-password"
+            body = {"username": username, "password": password, "role": role, **scope}
+            admin.post("/users", json=body).raise_for_status()
+        return self.client(username, password)
+
+
+@contextmanager
+def running_records(
+    db_url: str, tmp_path: Path, clock: ManualClock | None = None, port: int | None = None
+) -> Iterator[RecordsRig]:
+    """The records service on ``db_url`` with an admin account, stopped afterwards."""
+    clock = clock or ManualClock()
+    settings = Settings(
+        records=RecordsSettings(
+            host="127.0.0.1",
+            port=port or free_port(),
+            database_url=SecretStr(db_url),
+            state_dir=tmp_path / "records",
+            bootstrap_admin=ADMIN,
+            bootstrap_password=SecretStr(ADMIN_PASSWORD),
+        )
+    )
+    server = build_server(settings, clock=clock)
+    thread = threading.Thread(target=server.run, name="records-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started:
+        assert thread.is_alive(), "uvicorn exited while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield RecordsRig(f"http://127.0.0.1:{settings.records.port}", clock, settings)
+    finally:
+        server.should_exit = True
+        thread.join(START_TIMEOUT_S)
+        assert not thread.is_alive()

@@ -1,0 +1,130 @@
+"""Accounts, places and people over real HTTP, on SQLite and PostgreSQL; role boundaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from records_rig import ADMIN, BACKENDS, RecordsRig, database_url, running_records
+
+from thermogate.contract.pseudonym import pseudonymous_id
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(b, marks=pytest.mark.servers) if b == "postgresql" else b for b in BACKENDS
+    ]
+)
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordsRig]:
+    with database_url(request.param, tmp_path) as url, running_records(url, tmp_path) as rig:
+        yield rig
+
+
+def make_site(admin: httpx.Client) -> None:
+    """Two buildings, a unit in each, a room in each, two grid units, two students."""
+    for slug, name in (("wenyuan-2", "Wenyuan Building 2"), ("wenyuan-3", "Wenyuan Building 3")):
+        admin.post("/buildings", json={"slug": slug, "name": name}).raise_for_status()
+    admin.post(
+        "/units", json={"code": "u01", "name": "Unit 1", "building": "wenyuan-2"}
+    ).raise_for_status()
+    admin.post(
+        "/units", json={"code": "u07", "name": "Unit 7", "building": "wenyuan-3"}
+    ).raise_for_status()
+    admin.post(
+        "/rooms", json={"building": "wenyuan-2", "number": "101", "unit": "u01"}
+    ).raise_for_status()
+    admin.post(
+        "/rooms", json={"building": "wenyuan-3", "number": "101", "unit": "u07"}
+    ).raise_for_status()
+    for code in ("g01", "g02"):
+        admin.put(
+            f"/grid-units/{code}", json={"code": code, "name": code.upper()}
+        ).raise_for_status()
+    for no, building, grid, card in (
+        ("S001", "wenyuan-2", "g01", "A1B2C3D4"),
+        ("S002", "wenyuan-3", "g02", "0F0F0F0F"),
+    ):
+        body = {
+            "student_no": no,
+            "name": f"Test Student {no}",
+            "situation": "on_campus",
+            "college": "International College",
+            "grade": "2025",
+            "class_name": "C1",
+            "building": building,
+            "room": "101",
+            "grid_unit": grid,
+            "card_id": card,
+        }
+        admin.put(f"/students/{no}", json=body).raise_for_status()
+
+
+def test_login_gives_a_token_and_a_wrong_password_is_401(rig: RecordsRig) -> None:
+    bad = httpx.post(f"{rig.url}/auth/token", data={"username": ADMIN, "password": "nope-nope"})
+    assert bad.status_code == 401
+    with rig.client() as admin:
+        me = admin.get("/auth/me").json()
+    assert me["username"] == ADMIN
+    assert me["role"] == "admin"
+    assert httpx.get(f"{rig.url}/students").status_code == 401
+    garbage = httpx.get(f"{rig.url}/students", headers={"Authorization": "Bearer x.y.z"})
+    assert garbage.status_code == 401
+
+
+def test_a_token_expires_with_the_clock(rig: RecordsRig) -> None:
+    with rig.client() as admin:
+        assert admin.get("/auth/me").status_code == 200
+        rig.clock.set(rig.clock.now + dt.timedelta(minutes=rig.settings.records.token_minutes + 1))
+        assert admin.get("/auth/me").status_code == 401
+
+
+def test_students_carry_the_edge_pseudonym_and_their_unit(rig: RecordsRig) -> None:
+    with rig.client() as admin:
+        make_site(admin)
+        student = admin.get("/students/S001").json()
+    key = rig.settings.edge.pseudonym_key.get_secret_value().encode()
+    assert student["person_id"] == pseudonymous_id("a1b2c3d4", key)
+    assert (student["building"], student["unit"], student["room"], student["grid_unit"]) == (
+        "wenyuan-2",
+        "u01",
+        "101",
+        "g01",
+    )
+
+
+def test_a_unit_supervisor_sees_only_their_unit(rig: RecordsRig) -> None:
+    with rig.client() as admin:
+        make_site(admin)
+    with rig.add_user("sup1", "unit_supervisor", unit="u01") as sup:
+        assert [s["student_no"] for s in sup.get("/students").json()] == ["S001"]
+        assert sup.get("/students/S001").status_code == 200
+        assert sup.get("/students/S002").status_code == 404
+        assert sup.get("/staff").status_code == 403
+        assert sup.post("/buildings", json={"slug": "x", "name": "X"}).status_code == 403
+
+
+def test_a_grid_leader_sees_only_their_grid_unit(rig: RecordsRig) -> None:
+    with rig.client() as admin:
+        make_site(admin)
+    with rig.add_user("lead2", "grid_leader", grid_unit="g02") as lead:
+        assert [s["student_no"] for s in lead.get("/students").json()] == ["S002"]
+        assert lead.get("/students/S001").status_code == 404
+
+
+def test_the_gateway_account_reads_no_students(rig: RecordsRig) -> None:
+    with rig.add_user("gw", "gateway") as gateway:
+        assert gateway.get("/students").status_code == 403
+
+
+def test_a_duplicate_building_is_409_and_an_unknown_reference_422(rig: RecordsRig) -> None:
+    with rig.client() as admin:
+        make_site(admin)
+        again = admin.post("/buildings", json={"slug": "wenyuan-2", "name": "Again"})
+        assert again.status_code == 409
+        orphan = admin.post("/units", json={"code": "u99", "name": "U", "building": "nowhere"})
+        assert orphan.status_code == 422
