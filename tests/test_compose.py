@@ -562,7 +562,21 @@ def stack_broker(tmp_path: Path) -> Iterator[StackMosquitto]:
     assert {p.name for p in certs.iterdir()} == {"ca.crt", "ca.key", "server.crt", "server.key"}
     assert (certs / "server.key").stat().st_mode & 0o777 == 0o600
     passwd = tmp_path / "passwd"
+    missing = subprocess.run(
+        ["bash", str(MAKE_PASSWORDS), str(passwd)],
+        env={**os.environ, **PASSWORDS, "MQTT_KIOSK_W2_LOBBY_PASSWORD": "", "ENV_FILE": "/no"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 2 and "MQTT_KIOSK_W2_LOBBY_PASSWORD" in missing.stderr
+    assert not passwd.exists()
     _run_script(MAKE_PASSWORDS, str(passwd), env={**PASSWORDS, "ENV_FILE": str(tmp_path / "no")})
+    text = passwd.read_text(encoding="utf-8")
+    assert passwd.stat().st_mode & 0o777 == 0o600
+    assert [line.split(":")[0] for line in text.splitlines()] == list(password_accounts())
+    assert all(secret not in text for secret in PASSWORDS.values())  # hashed
     try:
         server = StackMosquitto(tmp_path / "mosquitto", passwd, certs)
     except BinaryMissingError as exc:
