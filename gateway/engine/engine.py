@@ -349,6 +349,13 @@ class DecisionEngine:
 
     def _persist(self) -> None:
         """Write what changed since the last call (before the gateway acknowledges)."""
+        if self._store is None:  # replay and benchmarks: nothing to write
+            for baseline in (self._baseline, self._personal):
+                if baseline is not None:
+                    baseline.changed.clear()
+                    baseline.forgotten.clear()
+            self._opened, self._closed, self._newly_decided = {}, set(), {}
+            return
         history: dict[str, tuple[int, bytes]] = {}
         for prefix, baseline in (("d", self._baseline), ("p", self._personal)):
             if baseline is None:
