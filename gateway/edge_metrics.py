@@ -1,6 +1,6 @@
 """Edge backlogs as a metric: the figures of each edge's retained status, written to the
 time-series databases as the measurement ``thermogate_edge`` so the duty desk can chart them
-and alert on them (the gateway's own ``/metrics`` comes with the dashboards).
+and alert on them (the gateway's own figures are in :mod:`thermogate.gateway.own_metrics`).
 
 Metrics are not health records: the newest figures per edge are kept in memory and written
 every ``interval_s``; when a database is down they wait for the next round, and only the
@@ -18,6 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from thermogate.contract import Status
+from thermogate.gateway.own_metrics import EdgeBacklog
 from thermogate.ingest.metric_lines import metric_line
 from thermogate.ingest.writer import TimeSeriesWriter, WriteError
 
@@ -41,6 +42,7 @@ class EdgeMetrics:
         self._interval_s = interval_s
         self._lock = threading.Lock()
         self._latest: dict[str, bytes] = {}
+        self._backlogs: dict[str, EdgeBacklog] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gateway-edge-metrics", daemon=True)
         self.written = 0
@@ -62,8 +64,15 @@ class EdgeMetrics:
         }
         tags = {"edge_id": status.id, "building": self._buildings.get(status.id, "")}
         line = metric_line(MEASUREMENT, tags, fields, int(status.ts.timestamp() * 1e9))
+        backlog = EdgeBacklog(tags["building"], status.buffer_pending, status.buffer_capacity)
         with self._lock:
             self._latest[status.id] = line
+            self._backlogs[status.id] = backlog
+
+    def backlogs(self) -> dict[str, EdgeBacklog]:
+        """The newest backlog figures of every edge heard (kept across writes, for /metrics)."""
+        with self._lock:
+            return dict(self._backlogs)
 
     def start(self) -> None:
         """Start writing every ``interval_s``."""

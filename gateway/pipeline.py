@@ -61,6 +61,11 @@ class GatewayStats:
     alerts: int = 0
     batches: int = 0
     last_batch_ms: float = 0.0
+    last_batch_readings: int = 0
+    last_lag_ms_max: float = 0.0
+    """Age of the oldest reading of the latest batch on arrival."""
+    in_process: int = 0
+    """Messages of the batch being processed: received, not yet acknowledged."""
 
 
 class BatchProcessor:
@@ -94,6 +99,8 @@ class BatchProcessor:
     def process(self, envelopes: list[Envelope]) -> None:
         """Run one batch end to end; raises if storage was aborted (nothing acknowledged)."""
         started = time.perf_counter()
+        with self._lock:
+            self.stats.in_process = len(envelopes)
         checked = self._validator.check(envelopes)
         fevers = self._store(checked)
         for alert in fevers:
@@ -110,6 +117,8 @@ class BatchProcessor:
             self.stats.alerts += len(fevers)
             self.stats.batches += 1
             self.stats.last_batch_ms = (time.perf_counter() - started) * 1000
+            self.stats.last_batch_readings = len(checked.readings) + len(checked.refusals)
+            self.stats.in_process = 0
 
     def _store(self, checked: Checked) -> list[Alert]:
         """Decide over the batch and store it; return the alerts to raise."""
@@ -117,9 +126,10 @@ class BatchProcessor:
             return []
         columns = to_columns(checked.readings, checked.received_ns)
         decisions = self._engine.decide(to_engine_input(checked.readings, columns))
-        clock = clock_flags(
-            lag_ms(columns), self._settings.max_future_skew_s, self._settings.max_past_skew_s
-        )
+        lags = lag_ms(columns)
+        with self._lock:
+            self.stats.last_lag_ms_max = float(lags.max())
+        clock = clock_flags(lags, self._settings.max_future_skew_s, self._settings.max_past_skew_s)
         flagged = sum(flag is not None for flag in clock)
         if flagged:
             log.warning(

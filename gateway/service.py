@@ -26,6 +26,7 @@ from thermogate.gateway.engine import DecisionEngine
 from thermogate.gateway.engine.state import EngineStore
 from thermogate.gateway.intake import Envelope, Intake
 from thermogate.gateway.liveness import LivenessDriver, LivenessMonitor
+from thermogate.gateway.own_metrics import GatewayFigures, GatewayMetrics
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
 from thermogate.gateway.validate import MessageValidator
 from thermogate.ingest import IngestAborted, build_ingestor
@@ -89,6 +90,11 @@ class Gateway:
             ack=self._ack,
             heard=self._heard,
         )
+        self.metrics = GatewayMetrics(
+            config.id, self._figures, self.ingestor.writers, interval_s=config.metrics_interval_s
+        )
+        self.metrics_port: int | None = None
+        """The port /metrics is served on (None: off)."""
         self._worker = threading.Thread(target=self._run, name="gateway-batches", daemon=True)
 
     @property
@@ -101,6 +107,10 @@ class Gateway:
         self._worker.start()
         self._liveness_driver.start()
         self.edge_metrics.start()
+        self.metrics.start()
+        config = self._settings.gateway
+        if config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(config.metrics_host, config.metrics_port)
         self._mqtt.start()
         log.info(
             "gateway started",
@@ -120,6 +130,7 @@ class Gateway:
         self._worker.join(timeout)
         self._liveness_driver.stop(timeout)
         self.edge_metrics.stop(timeout)
+        self.metrics.stop(timeout)
         self._engine_store.close()
         self.alerts.close(timeout)
         self._mqtt.stop([self._status(StatusState.STOPPED)], timeout)
@@ -127,6 +138,29 @@ class Gateway:
         log.info(
             "gateway stopped",
             extra={"stored": self.stats.stored, "dead_letters": self.stats.dead_letters},
+        )
+
+    def _figures(self) -> GatewayFigures:
+        """Every figure of /metrics and ``thermogate_gateway``, read now."""
+        stats = self.stats
+        queued = self._intake.queue.qsize()
+        return GatewayFigures(
+            counters={
+                "messages": stats.messages,
+                "readings_in": stats.readings_in,
+                "stored": stats.stored,
+                "dead_letters": stats.dead_letters,
+                "alerts": stats.alerts,
+                "batches": stats.batches,
+            },
+            gauges={
+                "batch_readings": stats.last_batch_readings,
+                "lag_ms_max": stats.last_lag_ms_max,
+                "in_flight": queued + stats.in_process,
+                "queue_depth": queued,
+                "devices_offline": len(self.liveness.offline_devices()),
+            },
+            edges=self.edge_metrics.backlogs(),
         )
 
     def _engine_now(self, last_batch: float) -> dt.datetime:
