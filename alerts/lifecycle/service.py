@@ -480,12 +480,16 @@ class LifecycleService:
             session.expunge_all()
         return row, events
 
-    def alerts(self, *, open_only: bool = True, limit: int = 200) -> list[LifecycleAlert]:
-        """Alerts, newest first: the open ones, or all."""
+    def alerts(
+        self, *, open_only: bool = True, state: str | None = None, limit: int = 200
+    ) -> list[LifecycleAlert]:
+        """Alerts, newest first: the open ones (default), all, or those in ``state``."""
         query = select(LifecycleAlert).order_by(
             LifecycleAlert.raised_at.desc(), LifecycleAlert.id.desc()
         )
-        if open_only:
+        if state is not None:
+            query = query.where(LifecycleAlert.state == state)
+        elif open_only:
             query = query.where(LifecycleAlert.state.in_(OPEN_STATES))
         with self._sessions() as session:
             rows = list(session.scalars(query.limit(limit)).all())
