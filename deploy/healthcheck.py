@@ -50,6 +50,8 @@ def check_status(config: Path, component: str, component_id: str, timeout: float
     if settings.username:
         password = settings.password.get_secret_value() if settings.password else None
         client.username_pw_set(settings.username, password)
+    if settings.tls_ca_file is not None:
+        client.tls_set(ca_certs=str(settings.tls_ca_file))
     refused: list[str] = []
 
     def on_connect(c: paho.Client, _u: object, _f: object, reason: object, _p: object) -> None:

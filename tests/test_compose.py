@@ -409,7 +409,7 @@ def test_broker_listens_with_tls_and_plain_mqtt_with_the_same_accounts() -> None
         "tls_version": "tlsv1.2",
     }
     mosquitto = services()["mosquitto"]
-    assert sorted(mosquitto["ports"]) == ["1883:1883", "8883:8883"]
+    assert sorted(mosquitto["ports"]) == ["127.0.0.1:1883:1883", "8883:8883"]
     script = mosquitto["command"][-1]
     # The container copies what the listener reads out of the read-only mount, and keeps the
     # key readable by the broker's user only.
@@ -728,8 +728,9 @@ def _stack_config(tmp_path: Path) -> Path:
 def test_edge_container_with_its_kiosk_account_publishes_through_the_acl(
     stack_broker: StackMosquitto, tmp_path: Path
 ) -> None:
-    """deploy/edge-with-sim.sh as edge-wenyuan-2 runs it: the handheld's readings through the
-    edge with the edge's account, the kiosk's straight to the broker with its own."""
+    """deploy/edge-with-sim.sh as edge-wenyuan-2 runs it, over the TLS listener: the
+    handheld's readings through the edge with the edge's account, the kiosk's straight to the
+    broker with its own, and the container's healthcheck."""
     config = _stack_config(tmp_path)
     container = service_environment("edge-wenyuan-2", filled_env())
     settings = load_settings(config, {k: v for k, v in container.items() if "__" in k})
@@ -743,8 +744,10 @@ def test_edge_container_with_its_kiosk_account_publishes_through_the_acl(
         "SIM_PORTS_DIR": str(tmp_path / "state" / "sim"),
         "SIM_RATE": "10",
         "CONFIG_FILE": str(config),
-        "THERMOGATE_MQTT__HOST": "127.0.0.1",
-        "THERMOGATE_MQTT__PORT": str(stack_broker.port),
+        # As an edge PC at a door connects: over TLS, checking the broker's certificate.
+        "THERMOGATE_MQTT__HOST": "localhost",
+        "THERMOGATE_MQTT__PORT": str(stack_broker.tls_port),
+        "THERMOGATE_MQTT__TLS_CA_FILE": str(tmp_path / "certs" / "ca.crt"),
         "THERMOGATE_MQTT__PASSWORD": PASSWORDS["MQTT_EDGE_W2_PASSWORD"],
         "SIM_MQTT_PASSWORD": PASSWORDS["MQTT_KIOSK_W2_LOBBY_PASSWORD"],
     }

@@ -127,6 +127,13 @@ class MqttSettings(Section):
     connect_timeout_s: Annotated[
         float, Field(gt=0, description="How long start-up waits for the first CONNACK.")
     ] = 10.0
+    tls_ca_file: Annotated[
+        Path | None,
+        Field(
+            description="CA certificate (PEM) the broker's certificate must chain to; set: "
+            "connect with TLS (port 8883 of the stack), checking the broker's name."
+        ),
+    ] = None
 
 
 class EdgeSettings(Section):

@@ -79,6 +79,8 @@ class MqttConnection:
         if settings.username:
             password = settings.password.get_secret_value() if settings.password else None
             self._client.username_pw_set(settings.username, password)
+        if settings.tls_ca_file is not None:
+            self._client.tls_set(ca_certs=str(settings.tls_ca_file))
         if will is not None:
             self._client.will_set(will.topic, will.payload, will.qos, will.retain)
         self._client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)

@@ -304,6 +304,11 @@ class KioskRunner:
             clean_session=None if v5 else True,
             keepalive=settings.keepalive_s,
             timeout=settings.connect_timeout_s,
+            tls_params=(
+                None
+                if settings.tls_ca_file is None
+                else aiomqtt.TLSParameters(ca_certs=str(settings.tls_ca_file))
+            ),
             logger=logging.getLogger(f"{__name__}.aiomqtt"),
         )
 
