@@ -220,6 +220,16 @@ def test_device_back_clears_the_open_device_offline(service):
     assert service.ingest(device_alert(AlertKind.DEVICE_BACK, "kiosk-9")).outcome is Outcome.IGNORED
 
 
+def test_device_recovered_clears_the_open_device_fault_and_not_an_outage(service):
+    fault = service.ingest(device_alert(AlertKind.DEVICE_FAULT))
+    offline = service.ingest(device_alert(AlertKind.DEVICE_OFFLINE))
+    assert fault.alert_id != offline.alert_id
+    assert service.get(fault.alert_id)[0].severity == "warning"
+    assert service.ingest(device_alert(AlertKind.DEVICE_RECOVERED)).alert_id == fault.alert_id
+    assert service.get(fault.alert_id)[0].state == "cleared"
+    assert service.get(offline.alert_id)[0].state == "raised"
+
+
 def test_recheck_prompts_are_not_lifecycle_alerts(service):
     assert service.ingest(make_alert(AlertKind.RECHECK)).outcome is Outcome.IGNORED
     assert service.alerts(open_only=False) == []

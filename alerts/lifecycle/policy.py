@@ -6,7 +6,7 @@ store (:mod:`thermogate.alerts.lifecycle.service`) only applies them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -60,18 +60,24 @@ LIFECYCLE_KINDS: Final = frozenset(
         AlertKind.FEVER,
         AlertKind.FEVER_UNCONFIRMED,
         AlertKind.DEVICE_OFFLINE,
+        AlertKind.DEVICE_FAULT,
         AlertKind.EDGE_BACKLOG,
         AlertKind.GATEWAY_LAGGING,
         AlertKind.LEAVE_OVERDUE,
     }
 )
 """Kinds that open a lifecycle alert. ``recheck`` is a prompt to the entrance and unit staff
-(delivered by the gateway's dispatcher), ``device_back`` only closes a ``device_offline``."""
+(delivered by the gateway's dispatcher); the closing kinds below only close."""
+
+CLOSING_KINDS: Final = frozenset({AlertKind.DEVICE_BACK, AlertKind.DEVICE_RECOVERED})
+"""``device_back`` clears the device's open ``device_offline``, ``device_recovered`` its open
+``device_fault`` (they share its episode key)."""
 
 SEVERITY: Final[dict[AlertKind, Severity]] = {
     AlertKind.FEVER: Severity.CRITICAL,
     AlertKind.FEVER_UNCONFIRMED: Severity.WARNING,
     AlertKind.DEVICE_OFFLINE: Severity.WARNING,
+    AlertKind.DEVICE_FAULT: Severity.WARNING,
     AlertKind.EDGE_BACKLOG: Severity.WARNING,
     AlertKind.GATEWAY_LAGGING: Severity.CRITICAL,
     AlertKind.LEAVE_OVERDUE: Severity.WARNING,
@@ -87,7 +93,8 @@ _ACKNOWLEDGE: Final = frozenset(
 _CLEAR: Final[dict[AlertKind, frozenset[Role]]] = {
     AlertKind.FEVER: frozenset({Role.CLINIC}),
     AlertKind.FEVER_UNCONFIRMED: frozenset({Role.CLINIC}),
-    AlertKind.DEVICE_OFFLINE: frozenset({Role.DUTY, Role.ADMIN, Role.SYSTEM}),
+    AlertKind.DEVICE_OFFLINE: frozenset({Role.DUTY, Role.ADMIN}),
+    AlertKind.DEVICE_FAULT: frozenset({Role.DUTY, Role.ADMIN}),
     AlertKind.EDGE_BACKLOG: frozenset({Role.DUTY, Role.ADMIN}),
     AlertKind.GATEWAY_LAGGING: frozenset({Role.DUTY, Role.ADMIN}),
     AlertKind.LEAVE_OVERDUE: frozenset({Role.DUTY, Role.UNIT_SUPERVISOR, Role.ADMIN}),
@@ -95,24 +102,37 @@ _CLEAR: Final[dict[AlertKind, frozenset[Role]]] = {
 """A fever is cleared by a clinician only; the doors and the pipeline by the duty desk."""
 
 
+def _fever_subject(alert: Alert) -> str:
+    if alert.person_id is not None:
+        return f"person:{alert.person_id}"
+    return f"reading:{alert.reading_id or alert.alert_id}"
+
+
+def _device_subject(alert: Alert) -> str:
+    return alert.device_id or alert.edge_id or alert.building
+
+
+_EPISODES: Final[dict[AlertKind, tuple[str, Callable[[Alert], str]]]] = {
+    AlertKind.FEVER: ("fever", _fever_subject),
+    AlertKind.FEVER_UNCONFIRMED: ("fever", _fever_subject),
+    AlertKind.DEVICE_OFFLINE: ("device", _device_subject),
+    AlertKind.DEVICE_BACK: ("device", _device_subject),
+    AlertKind.DEVICE_FAULT: ("device_fault", _device_subject),
+    AlertKind.DEVICE_RECOVERED: ("device_fault", _device_subject),
+    AlertKind.EDGE_BACKLOG: ("edge_backlog", lambda a: a.edge_id or a.building),
+    AlertKind.LEAVE_OVERDUE: ("leave", lambda a: a.person_id or a.alert_id),
+}
+
+
 def episode_key(alert: Alert) -> str:
     """The subject an alert belongs to: one open lifecycle alert per key and episode.
 
     Fever kinds share one key per person (an unidentified reading is its own subject);
-    ``device_offline`` and ``device_back`` share the device's.
+    ``device_offline`` and ``device_back`` share the device's, as do ``device_fault`` and
+    ``device_recovered``; ``gateway_lagging`` is per building.
     """
-    kind = alert.kind
-    if kind in _FEVER_FAMILY:
-        if alert.person_id is not None:
-            return f"fever:person:{alert.person_id}"
-        return f"fever:reading:{alert.reading_id or alert.alert_id}"
-    if kind in (AlertKind.DEVICE_OFFLINE, AlertKind.DEVICE_BACK):
-        return f"device:{alert.device_id or alert.edge_id or alert.building}"
-    if kind is AlertKind.EDGE_BACKLOG:
-        return f"edge_backlog:{alert.edge_id or alert.building}"
-    if kind is AlertKind.LEAVE_OVERDUE:
-        return f"leave:{alert.person_id or alert.alert_id}"
-    return f"{kind.value}:{alert.building}"
+    prefix, subject = _EPISODES.get(alert.kind, (alert.kind.value, lambda a: a.building))
+    return f"{prefix}:{subject(alert)}"
 
 
 def stronger_kind(current: AlertKind, incoming: AlertKind) -> AlertKind:

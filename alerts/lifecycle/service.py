@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from thermogate.alerts.lifecycle.compose import idempotency_key, render
 from thermogate.alerts.lifecycle.links import LinkSigner
 from thermogate.alerts.lifecycle.policy import (
+    CLOSING_KINDS,
     LIFECYCLE_KINDS,
     OPEN_STATES,
     SEVERITY,
@@ -57,9 +58,10 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     """Its ``alert_id`` was ingested before (an MQTT redelivery): nothing changed."""
     CLOSED = "closed"
-    """A ``device_back`` cleared the device's open ``device_offline``."""
+    """A ``device_back`` (``device_recovered``) cleared the open ``device_offline``
+    (``device_fault``) of its device."""
     IGNORED = "ignored"
-    """Not a lifecycle kind (``recheck``), or a ``device_back`` with nothing open."""
+    """Not a lifecycle kind (``recheck``), or a closing kind with nothing open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class LifecycleService:
 
         Idempotent per ``alert.alert_id``: a redelivered alert changes nothing.
         """
-        if alert.kind not in LIFECYCLE_KINDS and alert.kind is not AlertKind.DEVICE_BACK:
+        if alert.kind not in LIFECYCLE_KINDS and alert.kind not in CLOSING_KINDS:
             log.debug("not a lifecycle alert", extra={"alert_id": alert.alert_id})
             return Ingested(Outcome.IGNORED, None)
         try:
@@ -146,8 +148,8 @@ class LifecycleService:
             return Ingested(Outcome.DUPLICATE, seen), False
         now = self._clock()
         key = episode_key(alert)
-        if alert.kind is AlertKind.DEVICE_BACK:
-            return self._device_back(session, alert, key, now), False
+        if alert.kind in CLOSING_KINDS:
+            return self._close_episode(session, alert, key, now), False
         row = self._open_episode(session, key, alert.ts)
         if row is None:
             row = self._open(session, alert, key, now)
@@ -247,7 +249,9 @@ class LifecycleService:
         row.threshold_c = alert.threshold_c if alert.threshold_c is not None else row.threshold_c
         return True
 
-    def _device_back(self, session: Session, alert: Alert, key: str, now: dt.datetime) -> Ingested:
+    def _close_episode(
+        self, session: Session, alert: Alert, key: str, now: dt.datetime
+    ) -> Ingested:
         row = session.scalar(
             select(LifecycleAlert)
             .where(LifecycleAlert.episode_key == key, LifecycleAlert.state.in_(OPEN_STATES))
