@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 from pg import scratch_database
 from pydantic import SecretStr
 from servers import free_port
@@ -26,6 +27,10 @@ START_TIMEOUT_S = 20.0
 ADMIN = "admin"
 ADMIN_PASSWORD = "admin-password-1"
 BACKENDS = ("sqlite", "postgresql")
+TOKEN_MINUTES = 1440
+"""Tokens last a day here: tests move the clock by hours while logged in."""
+BACKEND_PARAMS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.servers)]
+"""Parameters of a fixture over both databases (PostgreSQL tests are marked ``servers``)."""
 
 
 @dataclass
@@ -93,6 +98,7 @@ def running_records(
             state_dir=tmp_path / "records",
             bootstrap_admin=ADMIN,
             bootstrap_password=SecretStr(ADMIN_PASSWORD),
+            token_minutes=TOKEN_MINUTES,
         )
     )
     server = build_server(settings, clock=clock)
@@ -109,3 +115,38 @@ def running_records(
         server.should_exit = True
         thread.join(START_TIMEOUT_S)
         assert not thread.is_alive()
+
+
+SITE_ROOMS = """building,number,unit
+wenyuan-2,101,u01
+wenyuan-3,201,u07
+"""
+SITE_STUDENTS = """\
+student_no,name,situation,college,grade,class_name,building,room,grid_unit,card_id
+S001,Test Student One,on_campus,International College,2025,C1,wenyuan-2,101,g01,A1B2C3D4
+S002,Test Student Two,on_campus,International College,2025,C2,wenyuan-3,201,g02,0F0F0F0F
+"""
+SITE_STAFF = """staff_no,name,position,supervises_unit,work_group_role,notify_urls
+D1,Test Desk One,duty,,,json://127.0.0.1:9/d1
+D2,Test Desk Two,duty,,,json://127.0.0.1:9/d2
+C1,Test Liaison,clinic_liaison,,,mailto://liaison@example.org
+L1,Test Leader,college_staff,,leader,json://127.0.0.1:9/l1
+P1,Test Deputy,college_staff,,deputy,json://127.0.0.1:9/p1
+U1,Test Warden,unit_supervisor,u01,,
+"""
+
+
+def make_site(admin: httpx.Client) -> None:
+    """Two buildings (a unit, a room, a grid unit and a student each) and six staff."""
+    for slug, name in (("wenyuan-2", "Wenyuan Building 2"), ("wenyuan-3", "Wenyuan Building 3")):
+        admin.post("/buildings", json={"slug": slug, "name": name}).raise_for_status()
+    for code, building in (("u01", "wenyuan-2"), ("u07", "wenyuan-3")):
+        body = {"code": code, "name": code.upper(), "building": building}
+        admin.post("/units", json=body).raise_for_status()
+    for code in ("g01", "g02"):
+        admin.put(f"/grid-units/{code}", json={"code": code, "name": code}).raise_for_status()
+    for kind, text in (("rooms", SITE_ROOMS), ("students", SITE_STUDENTS), ("staff", SITE_STAFF)):
+        response = admin.post(
+            f"/import/{kind}", content=text.encode(), headers={"Content-Type": "text/csv"}
+        )
+        assert response.status_code == 200, response.text

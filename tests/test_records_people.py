@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from records_rig import ADMIN, BACKENDS, RecordsRig, database_url, running_records
+from records_rig import ADMIN, BACKENDS, RecordsRig, database_url, make_site, running_records
 
 from thermogate.contract.pseudonym import pseudonymous_id
 
@@ -23,45 +23,6 @@ pytestmark = pytest.mark.timeout(120)
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordsRig]:
     with database_url(request.param, tmp_path) as url, running_records(url, tmp_path) as rig:
         yield rig
-
-
-def make_site(admin: httpx.Client) -> None:
-    """Two buildings, a unit in each, a room in each, two grid units, two students."""
-    for slug, name in (("wenyuan-2", "Wenyuan Building 2"), ("wenyuan-3", "Wenyuan Building 3")):
-        admin.post("/buildings", json={"slug": slug, "name": name}).raise_for_status()
-    admin.post(
-        "/units", json={"code": "u01", "name": "Unit 1", "building": "wenyuan-2"}
-    ).raise_for_status()
-    admin.post(
-        "/units", json={"code": "u07", "name": "Unit 7", "building": "wenyuan-3"}
-    ).raise_for_status()
-    admin.post(
-        "/rooms", json={"building": "wenyuan-2", "number": "101", "unit": "u01"}
-    ).raise_for_status()
-    admin.post(
-        "/rooms", json={"building": "wenyuan-3", "number": "101", "unit": "u07"}
-    ).raise_for_status()
-    for code in ("g01", "g02"):
-        admin.put(
-            f"/grid-units/{code}", json={"code": code, "name": code.upper()}
-        ).raise_for_status()
-    for no, building, grid, card in (
-        ("S001", "wenyuan-2", "g01", "A1B2C3D4"),
-        ("S002", "wenyuan-3", "g02", "0F0F0F0F"),
-    ):
-        body = {
-            "student_no": no,
-            "name": f"Test Student {no}",
-            "situation": "on_campus",
-            "college": "International College",
-            "grade": "2025",
-            "class_name": "C1",
-            "building": building,
-            "room": "101",
-            "grid_unit": grid,
-            "card_id": card,
-        }
-        admin.put(f"/students/{no}", json=body).raise_for_status()
 
 
 def test_login_gives_a_token_and_a_wrong_password_is_401(rig: RecordsRig) -> None:

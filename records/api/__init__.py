@@ -4,13 +4,32 @@ from typing import Final
 
 from fastapi import APIRouter
 
-from thermogate.records.api import auth, health, people, places
+from thermogate.records.api import (
+    auth,
+    cases,
+    health,
+    imports,
+    integration,
+    leave,
+    people,
+    places,
+    reports,
+    roster,
+    screening,
+)
 
 ROUTERS: Final[tuple[APIRouter, ...]] = (
     health.router,
     auth.router,
     places.router,
     people.router,
+    roster.router,
+    leave.router,
+    screening.router,
+    cases.router,
+    reports.router,
+    imports.router,
+    integration.router,
 )
 """Every router the app mounts; a new resource adds its module's router here."""
 

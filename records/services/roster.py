@@ -130,6 +130,7 @@ def gaps(session: Session, building: Building, start: dt.datetime, end: dt.datet
     Only ``duty`` shifts at the building itself count for duty (a campus-wide duty shift
     would leave nobody at the desk); the clinic liaison may be campus-wide.
     """
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
     found: list[Gap] = []
     shifts = shifts_between(session, building, start, end)
     for role in COVERED_ROLES:
