@@ -7,6 +7,17 @@ from typing import Any, Literal
 
 from thermogate.dashboards.model import Json, Panel, Target
 
+BOARD_LINKS: tuple[Json, ...] = (
+    {
+        "title": "thermogate",
+        "type": "dashboards",
+        "tags": ["thermogate"],
+        "asDropdown": True,
+        "includeVars": True,
+        "keepTime": True,
+    },
+)
+"""Every dashboard links to the others (by the tag they share), keeping variables and time."""
 _LEGEND: Json = {"displayMode": "list", "placement": "bottom", "showLegend": True}
 _TOOLTIP: Json = {"mode": "multi", "sort": "none"}
 

@@ -12,7 +12,7 @@ from typing import Final
 from thermogate.dashboards.datasources import INFLUX
 from thermogate.dashboards.influxql import EDGES, GATEWAYS, READINGS, variables, where
 from thermogate.dashboards.model import Dashboard, InfluxQuery, Panel
-from thermogate.dashboards.panels import join_by, stat, table, timeseries
+from thermogate.dashboards.panels import BOARD_LINKS, join_by, stat, table, timeseries
 
 UID: Final = "thermogate-devices-pipeline"
 THRESHOLD_C: Final = 37.3
@@ -175,6 +175,7 @@ def dashboard() -> Dashboard:
         "through: device status, edge backlogs, gateway throughput, lag and dead letters.",
         file_name="devices-pipeline.json",
         variables=variables(),
+        links=BOARD_LINKS,
         panels=panels(),
         time_from="now-6h",
     )

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from thermogate.dashboards import records_sql
 from thermogate.dashboards.datasources import INFLUX
 from thermogate.dashboards.influxql import READINGS, variables, where
 from thermogate.dashboards.model import Dashboard, InfluxQuery, Panel
-from thermogate.dashboards.panels import heatmap, stat, table, timeseries
+from thermogate.dashboards.panels import BOARD_LINKS, heatmap, stat, table, timeseries
 
 UID: Final = "thermogate-duty-desk"
 
@@ -96,6 +97,7 @@ def panels() -> tuple[Panel, ...]:
             width=14,
             units=(("temp_c|adjusted_c", "celsius"),),
         ),
+        *records_sql.duty_desk_panels(),
     )
 
 
@@ -110,14 +112,5 @@ def dashboard() -> Dashboard:
         file_name="duty-desk.json",
         variables=variables(),
         panels=panels(),
-        links=(
-            {
-                "title": "thermogate",
-                "type": "dashboards",
-                "tags": ["thermogate"],
-                "asDropdown": True,
-                "includeVars": True,
-                "keepTime": True,
-            },
-        ),
+        links=BOARD_LINKS,
     )
