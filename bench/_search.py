@@ -1,0 +1,210 @@
+"""One measured step (a fixed offered rate for a fixed time) and the search for the highest
+rate a consumer sustains with nothing lost, shared by the throughput and latency benchmarks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from _harness import Consumer
+from _load import Load, publishing
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Step:
+    """The figures of one step at one offered rate."""
+
+    consumer: str
+    rate: float
+    """Offered readings/s."""
+    readings: int
+    published_rate: float
+    """Readings/s the broker acknowledged to the publishers over the step."""
+    taken: int
+    confirmed: int
+    """Readings found where they must arrive (-1: the consumer's own count is exact)."""
+    lag_s: float
+    """From the scheduled end of the offered load to the last reading taken (inf: never)."""
+    backlog_max: int
+    backlog_trend: float
+    """Least-squares slope of (acknowledged to publishers - taken), readings/s."""
+    behind_s: float
+    passed: bool
+    why: str
+
+
+def _idle(consumer: Consumer, batch: int, quiet_s: float = 1.0, timeout_s: float = 120.0) -> int:
+    """Wait until the consumer has taken nothing new for ``quiet_s`` (a failed step may still
+    drain); returns its count."""
+    deadline = time.monotonic() + timeout_s
+    count = consumer.taken(batch)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        again = consumer.taken(batch)
+        if again == count:
+            break
+        count = again
+    return count
+
+
+def _slope(points: Sequence[tuple[float, float]]) -> float:
+    if len(points) < 3:
+        return 0.0
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_b = sum(b for _, b in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if var == 0:
+        return 0.0
+    return sum((t - mean_t) * (b - mean_b) for t, b in points) / var
+
+
+def run_step(
+    consumer: Consumer,
+    load: Load,
+    *,
+    grace_s: float,
+    drain_timeout_s: float,
+    growth_limit: float = 0.02,
+    sample_s: float = 0.25,
+) -> Step:
+    """Offer ``load`` to ``consumer`` through its broker and judge whether it kept up.
+
+    Passed: every reading arrived (counted by the consumer and, for the gateway, in
+    VictoriaMetrics), the last one within ``grace_s`` of the scheduled end of the load, and
+    the backlog did not keep growing: over the second half of the step, its trend
+    stayed under ``growth_limit`` of the offered rate per second, or added up to less than a
+    quarter second of the load.
+    """
+    batch = load.batch
+    base = _idle(consumer, batch)
+    samples: list[tuple[float, float]] = []
+    done_at = math.inf
+    with publishing(load, consumer.broker) as publishers:
+        end = publishers.scheduled_end
+        while True:
+            now = time.time()
+            taken = consumer.taken(batch) - base
+            if publishers.started <= now <= end:
+                samples.append((now, publishers.acked() * batch - taken))
+            if taken >= load.readings:
+                done_at = now
+                break
+            if now > end + drain_timeout_s:
+                break
+            time.sleep(sample_s)
+        result = publishers.finish()
+    taken = consumer.taken(batch) - base
+    confirmed = consumer.confirm(load) if taken >= load.readings else -1
+    duration = max(result.last_ack, end) - result.started
+    published_rate = result.acked * batch / duration if duration > 0 else math.inf
+    lag = max(0.0, done_at - end)
+    settled = publishers.started + max(2.0, 0.5 * (end - publishers.started))
+    middle = [p for p in samples if p[0] >= settled]
+    trend = _slope(middle)
+    growth = trend * (end - settled)  # over the settled part of the step
+    rate = load.readings / (end - publishers.started) if end > publishers.started else math.inf
+    why = []
+    if result.acked < load.messages:
+        why.append(f"broker acknowledged {result.acked}/{load.messages} messages")
+    if taken < load.readings:
+        why.append(f"{load.readings - taken} readings missing after {drain_timeout_s:.0f} s")
+    elif taken > load.readings:
+        why.append(f"{taken - load.readings} readings too many")
+    if confirmed >= 0 and confirmed != load.readings:
+        why.append(f"{confirmed} of {load.readings} readings in VictoriaMetrics")
+    if lag > grace_s:
+        why.append(f"finished {lag:.1f} s after the load (grace {grace_s:.1f} s)")
+    if trend > growth_limit * rate and growth > 0.25 * rate:
+        why.append(f"backlog grew {trend:,.0f} readings/s")
+    return Step(
+        consumer=consumer.name,
+        rate=rate,
+        readings=load.readings,
+        published_rate=published_rate,
+        taken=taken,
+        confirmed=confirmed,
+        lag_s=lag if done_at < math.inf else math.inf,
+        backlog_max=int(max((b for _, b in samples), default=0)),
+        backlog_trend=trend,
+        behind_s=result.behind_max_s,
+        passed=not why,
+        why="; ".join(why) or "kept up, nothing lost",
+    )
+
+
+class RateSearch:
+    """The highest passing rate: ramp by ``factor`` from ``start`` until a step fails (or down
+    until one passes), then ``refine`` bisections between the last pass and the first fail."""
+
+    def __init__(
+        self, start: float, factor: float, refine: int, max_rate: float, resolution: float
+    ) -> None:
+        self.next: float | None = start
+        self.factor = factor
+        self.refine = refine
+        self.max_rate = max_rate
+        self.resolution = resolution
+        self.best: float | None = None
+        self.failed: float | None = None
+
+    def record(self, rate: float, passed: bool) -> None:
+        """Take a step's verdict and choose the next rate (None: done)."""
+        if passed:
+            self.best = max(self.best or 0.0, rate)
+        else:
+            self.failed = rate if self.failed is None else min(self.failed, rate)
+        if self.failed is None:  # still ramping up
+            upward = self._round(rate * self.factor)
+            self.next = upward if upward <= self.max_rate and upward > rate else None
+        elif self.best is None:  # ramping down to a first pass
+            downward = self._round(rate / self.factor)
+            self.next = downward if downward >= self.resolution and downward < rate else None
+        elif self.refine > 0 and self.failed - self.best > 2 * self.resolution:
+            self.refine -= 1
+            self.next = self._round((self.best + self.failed) / 2)
+        else:
+            self.next = None
+
+    def _round(self, rate: float) -> float:
+        return float(max(self.resolution, round(rate / self.resolution) * self.resolution))
+
+
+def load_for(rate: float, duration_s: float, batch: int, entrance: str, **options: Any) -> Load:
+    """A :class:`Load` offering ``rate`` readings/s for ``duration_s`` in messages of ``batch``."""
+    messages = max(1, round(rate * duration_s / batch))
+    return Load(entrance=entrance, messages=messages, batch=batch, rate=rate / batch, **options)
+
+
+def print_step(step: Step) -> None:
+    """One line per step, as it finishes."""
+    lag = "never" if math.isinf(step.lag_s) else f"{step.lag_s:5.2f} s"
+    print(
+        f"  {step.consumer:<9} offered {step.rate:>9,.0f}/s  acked {step.published_rate:>9,.0f}/s"
+        f"  readings {step.readings:>9,}  taken {step.taken:>9,}  done +{lag}"
+        f"  backlog max {step.backlog_max:>7,} trend {step.backlog_trend:>+8,.0f}/s"
+        f"  {'PASS' if step.passed else 'FAIL'}: {step.why}",
+        flush=True,
+    )
+
+
+def interleave(
+    searches: dict[str, RateSearch], run: Callable[[str, float, int], Step]
+) -> list[Step]:
+    """Run each search's next step in turn (so background load affects all alike)."""
+    steps: list[Step] = []
+    number = 0
+    while any(search.next is not None for search in searches.values()):
+        for name, search in searches.items():
+            if search.next is None:
+                continue
+            number += 1
+            step = run(name, search.next, number)
+            print_step(step)
+            steps.append(step)
+            search.record(search.next, step.passed)
+    return steps
