@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from _harness import Consumer
-from _load import Load, publishing
+from _load import Load, LoadResult, publishing
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class Step:
     behind_s: float
     passed: bool
     why: str
+    load: LoadResult
+    """What the publishers did (their reports)."""
 
 
 def _idle(consumer: Consumer, batch: int, quiet_s: float = 1.0, timeout_s: float = 120.0) -> int:
@@ -134,6 +136,7 @@ def run_step(
         behind_s=result.behind_max_s,
         passed=not why,
         why="; ".join(why) or "kept up, nothing lost",
+        load=result,
     )
 
 
