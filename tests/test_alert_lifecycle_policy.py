@@ -81,8 +81,19 @@ def test_who_acknowledges():
 
 def test_escalation_steps_walk_the_list_and_repeat_the_last():
     route = Route(first=(LIAISON, DUTY), escalation=(DEPUTY, LEADER))
-    assert [c.contact_id for c in step_contacts(route, 0)] == ["c-liaison", "c-duty"]
-    assert [c.contact_id for c in step_contacts(route, 1)] == ["c-deputy"]
-    assert [c.contact_id for c in step_contacts(route, 2)] == ["c-leader"]
-    assert [c.contact_id for c in step_contacts(route, 7)] == ["c-leader"]
-    assert list(step_contacts(Route(first=(DUTY,)), 3)) == [DUTY]
+    fever = AlertKind.FEVER
+    assert [c.contact_id for c in step_contacts(route, 0, fever)] == ["c-liaison", "c-duty"]
+    assert [c.contact_id for c in step_contacts(route, 1, fever)] == ["c-deputy"]
+    assert [c.contact_id for c in step_contacts(route, 2, fever)] == ["c-leader"]
+    assert [c.contact_id for c in step_contacts(route, 7, fever)] == ["c-leader"]
+    assert list(step_contacts(Route(first=(DUTY,)), 3, fever)) == [DUTY]
+
+
+def test_the_clinic_liaison_hears_of_fevers_and_the_desk_of_devices():
+    route = Route(first=(LIAISON, DUTY), escalation=(DEPUTY,))
+    assert list(step_contacts(route, 0, AlertKind.FEVER_UNCONFIRMED)) == [LIAISON, DUTY]
+    assert list(step_contacts(route, 0, AlertKind.DEVICE_OFFLINE)) == [DUTY]
+    assert list(step_contacts(route, 0, AlertKind.LEAVE_OVERDUE)) == [DUTY]
+    assert list(step_contacts(route, 1, AlertKind.EDGE_BACKLOG)) == [DEPUTY]
+    # Nobody but the liaison on the route: better the liaison than nobody.
+    assert list(step_contacts(Route(first=(LIAISON,)), 0, AlertKind.DEVICE_OFFLINE)) == [LIAISON]

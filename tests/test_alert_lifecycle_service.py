@@ -211,6 +211,7 @@ def test_an_unknown_alert_is_404(service):
 
 def test_device_back_clears_the_open_device_offline(service):
     offline = service.ingest(device_alert(AlertKind.DEVICE_OFFLINE))
+    assert told(service, offline.alert_id) == [(0, "c-duty")]  # not the clinic
     back = service.ingest(device_alert(AlertKind.DEVICE_BACK))
     assert back.outcome is Outcome.CLOSED
     assert back.alert_id == offline.alert_id

@@ -157,9 +157,21 @@ def clearing_roles(kind: AlertKind) -> list[str]:
     return sorted(role.value for role in _CLEAR.get(kind, frozenset()) if role is not Role.SYSTEM)
 
 
-def step_contacts(route: Route, step: int) -> Sequence[Contact]:
+CLINIC_KINDS: Final = frozenset({AlertKind.FEVER, AlertKind.FEVER_UNCONFIRMED})
+"""Kinds the clinic liaison hears about; the doors and the pipeline are the duty desk's."""
+CLINIC_CONTACT_ROLE: Final = "clinic_liaison"
+
+
+def step_contacts(route: Route, step: int, kind: AlertKind) -> Sequence[Contact]:
     """Who is told at escalation ``step``: the first contacts at 0, then one escalation
-    contact per step, the last one repeating; with no escalation contacts, the first again."""
-    if step <= 0 or not route.escalation:
+    contact per step, the last one repeating; with no escalation contacts, the first again.
+
+    The clinic liaison is among the first contacts only for fever kinds (unless nobody else
+    is on the route): a silent handheld is the duty desk's business, not the clinic's.
+    """
+    if step > 0 and route.escalation:
+        return (route.escalation[min(step, len(route.escalation)) - 1],)
+    if kind in CLINIC_KINDS:
         return route.first
-    return (route.escalation[min(step, len(route.escalation)) - 1],)
+    desk = tuple(c for c in route.first if c.role != CLINIC_CONTACT_ROLE)
+    return desk or route.first

@@ -269,7 +269,7 @@ class LifecycleService:
     ) -> bool:
         """Add one round of notifications for ``step`` to the outbox; True if any was added."""
         route = self._roster.route(row.building, now)
-        contacts = step_contacts(route, step)
+        contacts = step_contacts(route, step, AlertKind(row.kind))
         row.notify_round += 1
         added: list[Notification] = []
         for contact in contacts:
