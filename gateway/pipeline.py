@@ -16,29 +16,45 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+import numpy as np
 import paho.mqtt.client as paho
 
 from thermogate.config import DeviceSettings, GatewaySettings
 from thermogate.contract import Alert, encode
+from thermogate.contract.columnar import ReadingTable
 from thermogate.contract.deadletters import dead_letter
 from thermogate.contract.topics import deadletter_topic, readings_topic
 from thermogate.gateway.columns import (
     clock_flags,
     lag_ms,
-    to_columns,
     to_engine_input,
     to_points,
 )
 from thermogate.gateway.engine import DecisionEngine
 from thermogate.gateway.engine_alerts import alert_for
 from thermogate.gateway.intake import Envelope
+from thermogate.gateway.outdoor import OutdoorFeed
 from thermogate.gateway.validate import Checked, MessageValidator, Refusal
 from thermogate.ingest import Ingestor, WriteRejected
 
 log = logging.getLogger(__name__)
 
+
 DEADLETTER_ACK_TIMEOUT_S: Final = 10.0
 _ONE_MS: Final = dt.timedelta(milliseconds=1)
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def latest_per_device(table: ReadingTable) -> dict[str, dt.datetime]:
+    """The newest event time of each device in the batch (for the liveness monitor)."""
+    devices, codes = np.unique(np.asarray(table.device_id, dtype=object), return_inverse=True)
+    newest = np.full(len(devices), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(newest, codes, table.event_ms)
+    return {
+        str(device): _EPOCH + int(ms) * _ONE_MS
+        for device, ms in zip(devices.tolist(), newest.tolist(), strict=True)
+    }
+
 
 Publish = Callable[[str, bytes], paho.MQTTMessageInfo]
 
@@ -83,8 +99,10 @@ class BatchProcessor:
         engine: DecisionEngine,
         registry: Mapping[str, DeviceSettings],
         heard: Callable[[Mapping[str, dt.datetime]], None] | None = None,
+        outdoor: OutdoorFeed | None = None,
     ) -> None:
         self._settings = settings
+        self._outdoor = outdoor
         self._validator = validator
         self._ingestor = ingestor
         self._alerts = alerts
@@ -111,22 +129,23 @@ class BatchProcessor:
                 self._ack(envelope)
         with self._lock:
             self.stats.messages += len(envelopes)
-            self.stats.readings_in += len(checked.readings) + len(checked.refusals)
-            self.stats.stored += len(checked.readings)
+            self.stats.readings_in += checked.count + len(checked.refusals)
+            self.stats.stored += checked.count
             self.stats.dead_letters += len(checked.refusals)
             self.stats.alerts += len(fevers)
             self.stats.batches += 1
             self.stats.last_batch_ms = (time.perf_counter() - started) * 1000
-            self.stats.last_batch_readings = len(checked.readings) + len(checked.refusals)
+            self.stats.last_batch_readings = checked.count + len(checked.refusals)
             self.stats.in_process = 0
 
     def _store(self, checked: Checked) -> list[Alert]:
         """Decide over the batch and store it; return the alerts to raise."""
-        if not checked.readings:
+        table = checked.table
+        if not len(table):
             return []
-        columns = to_columns(checked.readings, checked.received_ns)
-        decisions = self._engine.decide(to_engine_input(checked.readings, columns))
-        lags = lag_ms(columns)
+        reading_id = table.reading_id
+        decisions = self._engine.decide(to_engine_input(table, reading_id, self._outdoor))
+        lags = lag_ms(table, checked.received_ns)
         with self._lock:
             self.stats.last_lag_ms_max = float(lags.max())
         clock = clock_flags(lags, self._settings.max_future_skew_s, self._settings.max_past_skew_s)
@@ -137,26 +156,22 @@ class BatchProcessor:
                 extra={"readings": flagged},
             )
         try:
-            self._ingestor.store(to_points(checked.readings, columns, decisions, clock))
+            self._ingestor.store(to_points(table, reading_id, lags, decisions, clock))
         except WriteRejected as exc:
             # The database will never take these points: keep them as dead letters rather
             # than hold up the flow behind them.
             reason = f"time-series database refused the batch: {exc}"
             log.error("batch refused by storage", extra={"reason": reason})  # noqa: TRY400
-            checked.refusals.extend(
-                Refusal(readings_topic(r.building, r.entrance, r.device_id), encode(r), reason)
-                for r in checked.readings
-            )
-            checked.readings.clear()
+            for row in range(len(table)):
+                reading = table.reading(row)
+                topic = readings_topic(reading.building, reading.entrance, reading.device_id)
+                checked.refusals.append(Refusal(topic, encode(reading), reason))
+            checked.table = ReadingTable.empty()
             return []
         if self._heard is not None:
-            latest: dict[str, dt.datetime] = {}
-            for reading in checked.readings:
-                if reading.ts > latest.get(reading.device_id, reading.ts - _ONE_MS):
-                    latest[reading.device_id] = reading.ts
-            self._heard(latest)
+            self._heard(latest_per_device(table))
         alerts = (
-            alert_for(e, None if e.row is None else checked.readings[e.row], self._registry)
+            alert_for(e, None if e.row is None else table.reading(e.row), self._registry)
             for e in decisions.events
         )
         return [alert for alert in alerts if alert is not None]

@@ -20,12 +20,19 @@ import paho.mqtt.client as paho
 from thermogate.alerts import AlertDispatcher
 from thermogate.config import Settings
 from thermogate.contract import ComponentKind, Status, StatusState, encode, utc_now
-from thermogate.contract.topics import READINGS_FILTER, ROOT, STATUS_FILTER, status_topic
+from thermogate.contract.topics import (
+    READINGS_FILTER,
+    ROOT,
+    STATUS_FILTER,
+    WEATHER_FILTER,
+    status_topic,
+)
 from thermogate.gateway.edge_metrics import EdgeMetrics
 from thermogate.gateway.engine import DecisionEngine
 from thermogate.gateway.engine.state import EngineStore
 from thermogate.gateway.intake import Envelope, Intake
 from thermogate.gateway.liveness import LivenessDriver, LivenessMonitor
+from thermogate.gateway.outdoor import WEATHER_PREFIX, OutdoorFeed
 from thermogate.gateway.own_metrics import GatewayFigures, GatewayMetrics
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
 from thermogate.gateway.validate import MessageValidator
@@ -61,7 +68,7 @@ class Gateway:
             will=self._status(StatusState.OFFLINE),
             births=[self._status(StatusState.ONLINE)],
             # Statuses at QoS 0: they are retained, so a missed one is replaced by the next.
-            subscriptions=[(READINGS_FILTER, 1), (STATUS_FILTER, 0)],
+            subscriptions=[(READINGS_FILTER, 1), (STATUS_FILTER, 0), (WEATHER_FILTER, 0)],
             on_message=self._on_message,
             manual_ack=True,
             session_expiry_s=SESSION_EXPIRY_S,
@@ -77,6 +84,7 @@ class Gateway:
             interval_s=config.metrics_interval_s,
         )
         registry = {d.id: d for d in settings.devices}
+        self.outdoor = OutdoorFeed(settings.engine.outdoor_max_age_s)
         self._engine_store = EngineStore(config.state_dir / "engine.sqlite3")
         self.engine = DecisionEngine(settings.engine, config.threshold_c, self._engine_store)
         self._processor = BatchProcessor(
@@ -89,6 +97,7 @@ class Gateway:
             publish=self._publish,
             ack=self._ack,
             heard=self._heard,
+            outdoor=self.outdoor,
         )
         self.metrics = GatewayMetrics(
             config.id, self._figures, self.ingestor.writers, interval_s=config.metrics_interval_s
@@ -172,7 +181,9 @@ class Gateway:
 
     def _on_message(self, message: paho.MQTTMessage) -> None:
         """Network thread: statuses to the liveness monitor, everything else to the intake."""
-        if message.topic.startswith(STATUS_PREFIX):
+        if message.topic.startswith(WEATHER_PREFIX):
+            self.outdoor.on_message(message.topic, bytes(message.payload))
+        elif message.topic.startswith(STATUS_PREFIX):
             self.liveness.on_status(message.topic, bytes(message.payload))
             if message.topic.startswith(EDGE_STATUS_PREFIX):
                 self.edge_metrics.on_edge_status(bytes(message.payload))

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mqtt_probe import MqttProbe
 
@@ -22,9 +23,10 @@ from thermogate.contract import (
     Reading,
     ReadingBatch,
     Site,
+    Weather,
     encode,
 )
-from thermogate.contract.topics import readings_topic
+from thermogate.contract.topics import readings_topic, weather_topic
 from thermogate.gateway.service import Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +34,11 @@ START = dt.datetime(2026, 11, 30, 18, 0, tzinfo=dt.UTC)
 DEVICES = {
     "hh-1": (DeviceKind.HANDHELD, Site.FOREHEAD, Placement.DOOR),
     "ks-1": (DeviceKind.KIOSK, Site.CANTHUS, Placement.LOBBY),
+    "hh-3": (DeviceKind.HANDHELD, Site.FOREHEAD, Placement.DOOR),
 }
+BUILDING = {"hh-1": "wenyuan-2", "ks-1": "wenyuan-2", "hh-3": "wenyuan-3"}
+COLD_BUILDING = "wenyuan-3"
+"""Only this building has a weather feed (the other's door readings stay uncorrected)."""
 
 # (minute, device, person, value or error): suspicious then confirmed, cleared, too soon,
 # unidentified, very high, errors, a calibrated kiosk, a re-check after the window.
@@ -52,7 +58,12 @@ SCRIPT: list[tuple[float, str, str | None, float | ErrorCode]] = [
     (14, "ks-1", "p-aaaaaaaaaaaaaaa6", 38.3),  # confirms p6 at the kiosk
     (50, "hh-1", "p-aaaaaaaaaaaaaaa8", 37.5),  # after p8's window: a new re-check
     (51, "hh-1", "p-aaaaaaaaaaaaaaa9", 33.0),  # too cold to assess
+    (52, "hh-3", "p-aaaaaaaaaaaaaaab", 33.0),  # assessable once the cold is added back
+    (53, "hh-3", "p-aaaaaaaaaaaaaaac", 36.0),  # suspicious only with the cold added back
+    (54, "hh-3", "p-aaaaaaaaaaaaaaad", 32.4),  # too cold to assess, even corrected
 ]
+OUTDOOR_C = -10.0
+"""The weather feed says -10 °C: door readings get 0.05 * (20 - -10) = 1.5 °C back."""
 
 
 def _readings() -> list[Reading]:
@@ -69,7 +80,7 @@ def _readings() -> list[Reading]:
                 site=site,
                 device_kind=kind,
                 placement=placement,
-                building="wenyuan-2",
+                building=BUILDING[device],
                 entrance="main",
                 person_id=person,
                 ambient_c=22.0 if kind is DeviceKind.KIOSK else None,
@@ -91,6 +102,7 @@ def _csv(readings: list[Reading], path: Path) -> None:
         "temp_c",
         "error",
         "ambient_c",
+        "outdoor_c",
         "reading_id",
     ]
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -110,6 +122,7 @@ def _csv(readings: list[Reading], path: Path) -> None:
                     "" if r.temp_c is None else r.temp_c,
                     "" if r.error is None else r.error.value,
                     "" if r.ambient_c is None else r.ambient_c,
+                    OUTDOOR_C if r.building == COLD_BUILDING else "",
                     r.reading_id,
                 ]
             )
@@ -121,14 +134,17 @@ def test_gateway_and_replay_give_identical_decisions(tmp_path, mosquitto):
     store = tmp_path / "screening.sqlite3"
     settings = Settings.model_validate(
         {
-            "buildings": [{"id": "wenyuan-2", "name": "Wenyuan 2", "entrances": ["main"]}],
+            "buildings": [
+                {"id": "wenyuan-2", "name": "Wenyuan 2", "entrances": ["main"]},
+                {"id": "wenyuan-3", "name": "Wenyuan 3", "entrances": ["main"]},
+            ],
             "devices": [
                 {
                     "id": d,
                     "kind": k.value,
                     "site": s,
                     "placement": p,
-                    "building": "wenyuan-2",
+                    "building": BUILDING[d],
                     "entrance": "main",
                 }
                 for d, (k, s, p) in DEVICES.items()
@@ -143,17 +159,25 @@ def test_gateway_and_replay_give_identical_decisions(tmp_path, mosquitto):
     probe = MqttProbe(settings.mqtt, "thermogate/v1/alerts/+")
     try:
         assert gateway.wait_connected(10)
+        weather = Weather(building=COLD_BUILDING, outdoor_c=OUTDOOR_C, ts=START, source="test")
+        probe.publish(weather_topic(COLD_BUILDING), encode(weather))
+        deadline = time.monotonic() + 10
+        start_ms = np.array([int(START.timestamp() * 1000)])
+        while np.isnan(gateway.outdoor.outdoor_c([COLD_BUILDING], start_ms))[0]:
+            assert time.monotonic() < deadline, "the gateway never took the weather message"
+            time.sleep(0.05)
         # In time order, some one by one and some batched, as edges send them.
         for index in range(0, len(readings), 3):
             chunk = readings[index : index + 3]
-            topic = readings_topic("wenyuan-2", "main", chunk[0].device_id)
+            topic = readings_topic(chunk[0].building, "main", chunk[0].device_id)
             same_device = all(r.device_id == chunk[0].device_id for r in chunk)
             if same_device and len(chunk) > 1:
                 probe.publish(topic, encode(ReadingBatch(readings=chunk)))
             else:
                 for reading in chunk:
                     probe.publish(
-                        readings_topic("wenyuan-2", "main", reading.device_id), encode(reading)
+                        readings_topic(reading.building, "main", reading.device_id),
+                        encode(reading),
                     )
             time.sleep(0.1)
         deadline = time.monotonic() + 20
@@ -189,5 +213,5 @@ def test_gateway_and_replay_give_identical_decisions(tmp_path, mosquitto):
 
     assert replayed == live
     assert sorted(live.values()) == sorted(
-        ["recheck"] * 7 + ["fever"] * 3 + ["normal"] * 3 + ["invalid"] * 2
+        ["recheck"] * 8 + ["fever"] * 3 + ["normal"] * 4 + ["invalid"] * 3
     )

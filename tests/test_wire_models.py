@@ -35,6 +35,7 @@ from thermogate.contract import (
     Site,
     Status,
     StatusState,
+    Weather,
     decode_readings,
     encode,
     utc_now,
@@ -563,7 +564,7 @@ def test_every_json_example_in_the_wire_doc_is_exactly_what_encode_writes() -> N
         elif "seq" in document:
             assert [encode(r) for r in decode_readings(raw)] == [raw]
         else:
-            models = [m for m in (Status, Alert, DeadLetter) if _validates(m, raw)]
+            models = [m for m in (Status, Alert, DeadLetter, Weather) if _validates(m, raw)]
             assert len(models) == 1, example
             assert encode(models[0].model_validate_json(raw)) == raw
 

@@ -15,6 +15,7 @@ a device is warmed up.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,9 +28,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 class DeviceHistory:
     """The included readings of one device (oldest first) and the newest one's time."""
 
-    values: npt.NDArray[np.float64]
+    values: npt.NDArray[np.float64] | list[float]
+    """numpy for a device's long window; a plain list for a person's few values (faster)."""
     last_ts_ms: int
-    times: npt.NDArray[np.int64] | None = None
+    times: npt.NDArray[np.int64] | list[int] | None = None
     """When each value was taken (kept where a baseline must not learn from the last hours)."""
 
 
@@ -124,7 +126,7 @@ class RollingBaseline:
             history = DeviceHistory(np.empty(0), history.last_ts_ms)  # too old to trust
         joins = ordinary[rows] & (times > history.last_ts_ms)
         new = values[rows][joins]
-        series = np.concatenate([history.values, new])
+        series = np.concatenate([np.asarray(history.values, dtype=np.float64), new])
         # How many included readings precede each row: its baseline is the median of the
         # last `window` of those.
         before = len(history.values) + np.cumsum(joins) - joins
@@ -151,26 +153,46 @@ class RollingBaseline:
         ordinary: npt.NDArray[np.bool_],
     ) -> float:
         """One reading of a key in a batch: plain Python is faster than numpy for this."""
-        history = self.histories.get(key, _EMPTY)
         ts = int(ts_ms[row])
-        kept = history.values.tolist()
+        history = self.histories.get(key)
+        if history is not None and not isinstance(history.values, list):  # loaded from disk
+            history = self._as_lists(key, history)
+        if history is not None and (
+            self._max_age_ms is not None and ts - history.last_ts_ms > self._max_age_ms
+        ):
+            history = None  # too old to trust: start over
+            self.histories.pop(key, None)
+        correction = 0.0
+        if history is not None:
+            kept, times = history.values, history.times
+            assert isinstance(kept, list) and isinstance(times, list)
+            # Only readings at least min_age old count (times ascend): the readings of this
+            # visit (perhaps of this very fever) must not become its own baseline.
+            usable = bisect_right(times, ts - self._min_age_ms)
+            if usable >= self._warmup:
+                correction = self._reference_c - _median(kept[:usable])
+        if ordinary[row] and (history is None or ts > history.last_ts_ms):
+            if history is None:
+                self.histories[key] = DeviceHistory([float(values[row])], ts, [ts])
+            else:
+                kept, times = history.values, history.times
+                assert isinstance(kept, list) and isinstance(times, list)
+                kept.append(float(values[row]))
+                times.append(ts)
+                if len(kept) > self._window:
+                    del kept[0], times[0]
+                history.last_ts_ms = ts
+            self.changed.add(key)
+        return correction
+
+    def _as_lists(self, key: str, history: DeviceHistory) -> DeviceHistory:
+        """A history loaded as arrays, as the lists a personal baseline updates in place."""
+        kept = list(np.asarray(history.values, dtype=np.float64).tolist())
         times = (
-            history.times.tolist()
+            list(np.asarray(history.times, dtype=np.int64).tolist())
             if history.times is not None
             else [history.last_ts_ms] * len(kept)
         )
-        if self._max_age_ms is not None and ts - history.last_ts_ms > self._max_age_ms:
-            kept, times = [], []  # too old to trust
-        # Only readings at least min_age old count: the readings of this visit (perhaps of
-        # this very fever) must not become the baseline the visit is compared with.
-        usable = [v for v, t in zip(kept, times, strict=True) if ts - t >= self._min_age_ms]
-        correction = self._reference_c - _median(usable) if len(usable) >= self._warmup else 0.0
-        if ordinary[row] and ts > history.last_ts_ms:
-            keep = self._window - 1
-            kept = [*kept[-keep:], float(values[row])] if keep else [float(values[row])]
-            times = [*times[-keep:], ts] if keep else [ts]
-            self.histories[key] = DeviceHistory(
-                np.asarray(kept), ts, np.asarray(times, dtype=np.int64)
-            )
-            self.changed.add(key)
-        return correction
+        converted = DeviceHistory(kept, history.last_ts_ms, times)
+        self.histories[key] = converted
+        return converted

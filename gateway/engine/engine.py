@@ -362,12 +362,13 @@ class DecisionEngine:
                 continue
             for key in baseline.changed:
                 kept = baseline.histories[key]
+                values = np.asarray(kept.values, dtype=np.float64)
                 times = (
-                    kept.times
+                    np.asarray(kept.times, dtype=np.float64)
                     if kept.times is not None
-                    else np.full(len(kept.values), kept.last_ts_ms, dtype=np.int64)
+                    else np.full(len(values), float(kept.last_ts_ms))
                 )
-                blob = np.concatenate([kept.values, times.astype(np.float64)]).tobytes()
+                blob = np.concatenate([values, times]).tobytes()
                 history[f"{prefix}:{key}"] = (kept.last_ts_ms, blob)
             baseline.changed.clear()
             baseline.forgotten.clear()

@@ -98,6 +98,8 @@ class _Device:
     peer_median: float | None = None
     median: float | None = None
     reported: HealthState = HealthState.UNJUDGED
+    dirty: bool = False
+    """New values since its median was last taken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,9 @@ class DeviceHealthMonitor:
             state = self._devices[name]
             state.errors.extend((~has_value[rows]).tolist())
             keep = rows[assessable[rows] & ~stuck[rows]]
-            state.values.extend(calibrated[keep].tolist())
+            if keep.size:
+                state.values.extend(calibrated[keep].tolist())
+                state.dirty = True
         touched = {self._devices[name].group for name in names}
         self._judge(touched)
         drifted_codes = np.array(
@@ -211,11 +215,13 @@ class DeviceHealthMonitor:
                 members.setdefault(state.group, []).append(state)
         for devices in members.values():
             for state in devices:
-                state.median = (
-                    float(np.median(np.fromiter(state.values, dtype=np.float64)))
-                    if len(state.values) >= s.drift_min_readings
-                    else None
-                )
+                if state.dirty:  # only a device with new values has a new median
+                    state.dirty = False
+                    state.median = (
+                        float(np.median(np.fromiter(state.values, dtype=np.float64)))
+                        if len(state.values) >= s.drift_min_readings
+                        else None
+                    )
             for state in devices:
                 peers = [
                     other.median
