@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +22,6 @@ from thermogate.records.services.importer import ImportFailedError, import_csv
 from thermogate.records.services.users import UserError, create_user
 
 log = logging.getLogger(__name__)
-
-PASSWORD_VARIABLE: Final = "THERMOGATE_RECORDS_PASSWORD"  # noqa: S105 - a variable's name
-"""``create-user`` reads the password here when set (scripts), else asks on the terminal."""
 
 Action = Callable[[Settings, sessionmaker[Session], argparse.Namespace], int]
 
@@ -56,7 +52,10 @@ def _migrate(
 def _create_user(
     _settings: Settings, sessions: sessionmaker[Session], args: argparse.Namespace
 ) -> int:
-    password = os.environ.get(PASSWORD_VARIABLE) or getpass.getpass("password: ")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("password: ")
     with sessions() as session:
         try:
             create_user(

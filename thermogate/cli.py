@@ -122,10 +122,11 @@ def _records_actions(records: argparse.ArgumentParser) -> None:
     sub = records.add_subparsers(dest="records_command", metavar="ACTION")
     sub.add_parser("serve", help="serve the API (the default)")
     sub.add_parser("migrate", help="bring the database to the newest schema")
-    user = sub.add_parser(
-        "create-user", help="add an account (password from $THERMOGATE_RECORDS_PASSWORD or asked)"
-    )
+    user = sub.add_parser("create-user", help="add an account (the password is asked for)")
     user.add_argument("username")
+    user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
     user.add_argument(
         "--role",
         required=True,

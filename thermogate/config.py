@@ -526,6 +526,16 @@ class RecordsSettings(Section):
     cache_dir: Annotated[
         Path, Field(description="Where the gateway's records client caches the registry.")
     ] = Path("var/records-cache")
+    url: Annotated[
+        str | None,
+        Field(description="Base URL clients (the gateway) reach the service at; empty: none."),
+    ] = None
+    client_username: Annotated[
+        str | None, Field(description="Account (role gateway) the records client logs in as.")
+    ] = None
+    client_password: Annotated[
+        SecretStr | None, Field(description="Its password; set it through the environment.")
+    ] = None
 
     @field_validator("timezone")
     @classmethod

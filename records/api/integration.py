@@ -8,7 +8,6 @@ leave by the next entrance reading. The ``gateway`` role (or an admin) calls the
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter
@@ -18,41 +17,19 @@ from sqlalchemy import select
 from thermogate.contract.messages import Placement
 from thermogate.records.api.deps import ContextDep, IntegrationUser, NowDep, SessionDep
 from thermogate.records.api.errors import responses
-from thermogate.records.api.places import DeviceIn, device_rows
+from thermogate.records.api.places import device_rows
 from thermogate.records.audit import audit
 from thermogate.records.fields import Instant, SlugText, TempC
 from thermogate.records.models import Building, DormUnit, GridUnit, Student
 from thermogate.records.services.leave import close_by_reading
 from thermogate.records.services.screening import record_check
+from thermogate.records.wire import People, PersonPlace, Registry
 
 router = APIRouter(tags=["integration"])
 
 PersonId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 ReadingId = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.:-]+$")]
 MAX_READINGS = 5000
-
-
-class Registry(BaseModel):
-    """The device registry as of ``generated_at``."""
-
-    generated_at: dt.datetime
-    devices: list[DeviceIn]
-
-
-class PersonPlace(BaseModel):
-    """Where a pseudonymous person belongs: no name, no card."""
-
-    person_id: str
-    building: str | None
-    unit: str | None
-    grid_unit: str | None
-
-
-class People(BaseModel):
-    """Every registered person's place, keyed by the id on their readings."""
-
-    generated_at: dt.datetime
-    people: list[PersonPlace]
 
 
 class DecidedReading(BaseModel):

@@ -17,10 +17,9 @@ from thermogate.records.api.errors import conflict, responses, unprocessable
 from thermogate.records.fields import Key, Name, SlugText
 from thermogate.records.models import Building, Device, DormUnit, Entrance, Room
 from thermogate.records.services import lookup
+from thermogate.records.wire import Calibration, DeviceIn
 
 router = APIRouter(tags=["places"])
-
-DeviceIdText = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
 class BuildingIn(BaseModel):
@@ -56,28 +55,6 @@ class EntranceIn(BaseModel):
 
     building: SlugText
     slug: SlugText
-
-
-class Calibration(BaseModel):
-    """Overrides of the engine's calibration for one device (docs/detection.md)."""
-
-    offset_c: Annotated[float, Field(ge=-40, le=40)] | None = None
-    slope: Annotated[float, Field(gt=0, le=3)] | None = None
-    ambient_coef: Annotated[float, Field(ge=-1, le=1)] | None = None
-    ambient_ref_c: Annotated[float, Field(ge=-20, le=50)] | None = None
-
-
-class DeviceIn(BaseModel):
-    """A thermometer in the registry."""
-
-    device_id: DeviceIdText
-    kind: DeviceKind
-    site: Site
-    placement: Placement
-    building: SlugText
-    entrance: SlugText
-    credentials_ref: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] | None = None
-    calibration: Calibration | None = None
 
 
 def building_out(b: Building) -> BuildingIn:
