@@ -26,6 +26,7 @@ from servers import MosquittoServer
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from thermogate.alerts.lifecycle.policy import Actor
 from thermogate.alerts.lifecycle.runner import start_lifecycle
 from thermogate.alerts.lifecycle.service import Ingested, Outcome
 from thermogate.alerts.lifecycle.worker import LifecycleWorker
@@ -211,3 +212,29 @@ def test_start_lifecycle_refuses_the_development_link_secret_in_production(engin
 
 def test_outcome_values_are_stable():
     assert [o.value for o in Outcome] == ["opened", "updated", "duplicate", "closed", "ignored"]
+
+
+def test_start_lifecycle_escalates_on_its_own_until_acknowledged(engine):
+    receiver = Receiver()
+    try:
+        hook = f"json://127.0.0.1:{receiver.port}"
+        roster = MemoryRoster(
+            first=(contact("c-duty", "duty", f"{hook}/duty"),),
+            escalation=(contact("c-deputy", "group_deputy", f"{hook}/deputy"),),
+        )
+        settings = Settings.model_validate(
+            {"alerts": {"escalation_minutes": 0.01, "retry_initial_s": 0.05}}
+        )
+        handle = start_lifecycle(settings, engine, roster, mqtt=False)
+        try:
+            opened = handle.service.ingest(make_alert(ts=dt.datetime.now(dt.UTC)))
+            assert opened.alert_id is not None
+            got = receiver.wait_for(2, WAIT_S)
+            assert [g.path for g in got[:2]] == ["/duty", "/deputy"]
+            assert got[1].json()["title"].startswith("[ESCALATION 1] ")
+            acked = handle.service.acknowledge(opened.alert_id, Actor("u-1", "duty"))
+            assert acked.next_escalation_at is None
+        finally:
+            handle.stop()
+    finally:
+        receiver.stop()
