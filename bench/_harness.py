@@ -31,6 +31,7 @@ from servers import HOST, MosquittoServer, VictoriaMetricsServer, free_port
 from thermogate.config import GatewaySettings
 from thermogate.contract.topics import READINGS_FILTER
 
+AUTOSAVE_INTERVAL_S: Final = 60
 HTTP: Final = urllib3.PoolManager(timeout=urllib3.Timeout(total=30.0), retries=False)
 
 
@@ -40,7 +41,13 @@ class Servers:
     def __init__(self, work: Path, brokers: int = 1, extra_config: tuple[str, ...] = ()) -> None:
         self.work = work
         self.brokers = [
-            MosquittoServer(work / f"mosquitto-{i}", extra_config=extra_config)
+            # Persistence saved every 60 s as shipped (thermogate/defaults/mosquitto.conf), not
+            # every second as the tests need for kill tests: a save rewrites every queued message.
+            MosquittoServer(
+                work / f"mosquitto-{i}",
+                extra_config=extra_config,
+                autosave_interval_s=AUTOSAVE_INTERVAL_S,
+            )
             for i in range(brokers)
         ]
         self.vm = VictoriaMetricsServer(work / "vm")
