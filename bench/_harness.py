@@ -295,11 +295,13 @@ class GatewayConsumer:
         self.vm = vm
 
     def taken(self, batch: int) -> int:
-        """The gateway's ``stored`` counter."""
-        stored = self.gateway.counter("stored")
-        if stored is None:
-            raise RuntimeError(f"the gateway's /metrics did not answer; {self.gateway.log_tail()}")
-        return stored
+        """The gateway's ``stored`` counter (a busy gateway may answer /metrics late)."""
+        for _ in range(10):
+            stored = self.gateway.counter("stored")
+            if stored is not None:
+                return stored
+            time.sleep(0.5)
+        raise RuntimeError(f"the gateway's /metrics did not answer; {self.gateway.log_tail()}")
 
     def confirm(self, load: Load) -> int:
         """Readings of the step found in VictoriaMetrics."""
@@ -321,7 +323,9 @@ def _bare_main(host: str, port: int, ready: Any, received: Any) -> None:
     client.loop_start()
     subscribed.wait(READY_TIMEOUT_S)
     ready.set()
-    threading.Event().wait()  # until killed
+    parent = os.getppid()
+    while os.getppid() == parent:  # until killed, or orphaned
+        time.sleep(1.0)
 
 
 class BareSubscriber:
@@ -358,3 +362,12 @@ class BareSubscriber:
         if self._process.is_alive():
             self._process.kill()
         self._process.join(5.0)
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so every ``finally`` stops what the benchmark started."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

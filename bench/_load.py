@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import multiprocessing as mp
+import os
 import random
 import sys
 import time
@@ -33,6 +34,8 @@ from thermogate.contract.topics import readings_topic
 BUILDING: Final = "bench"
 SPAWN: Final = mp.get_context("spawn")
 READY_TIMEOUT_S: Final = 60.0
+GIVE_UP_S: Final = 600.0
+"""A publisher stops this long after its schedule ends, done or not (a broker gone)."""
 NORMAL_C: Final = tuple(36.0 + tenth / 10 for tenth in range(13))
 """Normal displayed values, cycled per device so no device repeats one (a stuck sensor)."""
 SUSPICIOUS_C: Final = 38.0  # at or above the threshold, below engine.very_high_c: a re-check
@@ -87,8 +90,8 @@ class PublisherResult:
     last_publish: float
     last_ack: float
     behind_max_s: float
-    """The furthest the publisher fell behind its schedule (its window of unacknowledged
-    messages full): the broker did not take the offered rate."""
+    """The furthest the publisher fell behind its schedule: its window of unacknowledged
+    messages was full (the broker did not take the offered rate), or it got no CPU."""
     very_high_ids: tuple[str, ...]
 
 
@@ -191,6 +194,7 @@ class _Readings:
 
 def _publisher_main(share: _Share, ready: Any, go: Any, start_at: Any, acked: Any) -> None:
     """One publisher process: connect, wait for the common start, publish on schedule."""
+    parent = os.getppid()  # an orphan stops (the benchmark was killed)
     builder = _Readings(share)
     client = mqtt_client(f"bench-pub-{share.load.entrance}-{share.index}")
     client.max_inflight_messages_set(share.load.inflight)
@@ -211,22 +215,23 @@ def _publisher_main(share: _Share, ready: Any, go: Any, start_at: Any, acked: An
     began = float(start_at.value)
     time.sleep(max(0.0, began - time.time()))
     window = 2 * share.load.inflight
+    give_up = began + (share.messages / share.rate if share.rate else 0.0) + GIVE_UP_S
     sent, behind_max = 0, 0.0
-    while sent < share.messages:
+    while sent < share.messages and time.time() < give_up and os.getppid() == parent:
         now = time.time()
         due = share.messages
         if share.rate is not None:
             due = min(share.messages, int((now - began) * share.rate) + 1)
+            # How late this publisher is (window of unacknowledged messages full, or no CPU).
+            behind_max = max(behind_max, (due - 1 - sent) / share.rate)
         while sent < due and sent - state["acks"] < window:
             topic, payload = builder.message(sent)
             client.publish(topic, payload, qos=1)
             sent += 1
-        if share.rate is not None and sent < due:
-            behind_max = max(behind_max, (due - sent) / share.rate)
         time.sleep(0.001 if sent < due else 0.002)
     last_publish = time.time()
-    deadline = time.monotonic() + 300.0
-    while state["acks"] < sent and time.monotonic() < deadline:
+    deadline = time.monotonic() + GIVE_UP_S
+    while state["acks"] < sent and time.monotonic() < deadline and os.getppid() == parent:
         time.sleep(0.005)
     client.disconnect()
     client.loop_stop()

@@ -123,6 +123,8 @@ def run_step(
         why.append(f"finished {lag:.1f} s after the load (grace {grace_s:.1f} s)")
     if trend > growth_limit * rate and growth > 0.25 * rate:
         why.append(f"backlog grew {trend:,.0f} readings/s")
+    if why and result.behind_max_s > grace_s:
+        why.append(f"publishers up to {result.behind_max_s:.1f} s late: load not offered on time")
     return Step(
         consumer=consumer.name,
         rate=rate,
@@ -187,10 +189,11 @@ def print_step(step: Step) -> None:
     """One line per step, as it finishes."""
     lag = "never" if math.isinf(step.lag_s) else f"{step.lag_s:5.2f} s"
     print(
-        f"  {step.consumer:<9} offered {step.rate:>9,.0f}/s  acked {step.published_rate:>9,.0f}/s"
-        f"  readings {step.readings:>9,}  taken {step.taken:>9,}  done +{lag}"
-        f"  backlog max {step.backlog_max:>7,} trend {step.backlog_trend:>+8,.0f}/s"
-        f"  {'PASS' if step.passed else 'FAIL'}: {step.why}",
+        f"  {step.consumer:<9} {step.rate:>9,.0f}/s offered {step.published_rate:>9,.0f}/s acked"
+        f" | {step.taken:>9,} of {step.readings:>9,} taken, last +{lag}"
+        f" | backlog max {step.backlog_max:>7,} trend {step.backlog_trend:>+7,.0f}/s"
+        f" | publishers late <= {step.behind_s:.2f} s"
+        f" | {'PASS' if step.passed else 'FAIL'}: {step.why}",
         flush=True,
     )
 

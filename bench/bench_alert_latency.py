@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import paho.mqtt.client as paho
-from _harness import GatewayConsumer, GatewayProcess, Servers
+from _harness import GatewayConsumer, GatewayProcess, Servers, stop_on_sigterm
 from _load import mqtt_client
 from _search import RateSearch, interleave, load_for, print_step, run_step
 from servers import MosquittoServer
@@ -118,6 +118,7 @@ def _measure_rate(args: argparse.Namespace, consumer: GatewayConsumer) -> float:
 
 def main() -> None:
     args = _arguments()
+    stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="thermogate-bench-") as tmp:
         work = Path(tmp)
         with Servers(work) as servers:

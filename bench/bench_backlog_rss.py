@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import GatewayProcess, Servers, vm_settled_count
+from _harness import GatewayProcess, Servers, stop_on_sigterm, vm_settled_count
 from _load import Load, publishing
 
 UNLIMITED_QUEUE = ("max_queued_bytes 0",)
@@ -48,6 +48,7 @@ def _arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = _arguments()
+    stop_on_sigterm()
     messages = -(-args.readings // args.batch)
     load = Load(
         entrance="backlog",

@@ -20,12 +20,19 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _harness import BareSubscriber, Consumer, GatewayConsumer, GatewayProcess, Servers
+from _harness import (
+    BareSubscriber,
+    Consumer,
+    GatewayConsumer,
+    GatewayProcess,
+    Servers,
+    stop_on_sigterm,
+)
 from _search import RateSearch, Step, interleave, load_for, run_step
 
 DEFAULTS = {
     # mode: (start readings/s, resolution, readings per message)
-    "single": (3000.0, 100.0, 1),
+    "single": (4000.0, 100.0, 1),
     "batch": (40_000.0, 2500.0, 500),
 }
 
@@ -37,7 +44,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--mode", choices=sorted(DEFAULTS), default="single")
     parser.add_argument("--batch", type=int, help="readings per message in batch mode (500)")
     parser.add_argument("--start", type=float, help="first offered rate, readings/s")
-    parser.add_argument("--factor", type=float, default=1.3, help="ramp factor between steps")
+    parser.add_argument("--factor", type=float, default=1.4, help="ramp factor between steps")
     parser.add_argument("--refine", type=int, default=2, help="bisection steps after the ramp")
     parser.add_argument("--max-rate", type=float, default=2_000_000.0)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load per step")
@@ -61,7 +68,11 @@ def _summary(mode: str, batch: int, steps: list[Step], searches: dict[str, RateS
         text = "no step passed" if best is None else f"{best:,.0f} readings/s"
         if best is not None and batch > 1:
             text += f" ({best / batch:,.0f} messages/s)"
-        failed = "" if search.failed is None else f"; failed at {search.failed:,.0f}/s"
+        failed = (
+            "; no step failed (raise --max-rate)"
+            if search.failed is None
+            else f"; failed at {search.failed:,.0f}/s"
+        )
         print(f"  {name:<9} {text}{failed}")
     gateway, bare = searches.get("gateway"), searches.get("bare paho")
     if gateway and bare and gateway.best and bare.best:
@@ -71,6 +82,7 @@ def _summary(mode: str, batch: int, steps: list[Step], searches: dict[str, RateS
 
 def main() -> None:
     args = _arguments()
+    stop_on_sigterm()
     start, resolution, default_batch = DEFAULTS[args.mode]
     batch = 1 if args.mode == "single" else (args.batch or default_batch)
     with tempfile.TemporaryDirectory(prefix="thermogate-bench-") as tmp:
