@@ -35,7 +35,7 @@ class Step:
     behind_s: float
     passed: bool
     why: str
-    load: LoadResult
+    sent: LoadResult
     """What the publishers did (their reports)."""
 
 
@@ -132,13 +132,13 @@ def run_step(
         published_rate=published_rate,
         taken=taken,
         confirmed=confirmed,
-        lag_s=lag if done_at < math.inf else math.inf,
+        lag_s=lag,
         backlog_max=int(max((b for _, b in samples), default=0)),
         backlog_trend=trend,
         behind_s=result.behind_max_s,
         passed=not why,
         why="; ".join(why) or "kept up, nothing lost",
-        load=result,
+        sent=result,
     )
 
 

@@ -154,7 +154,7 @@ def main() -> None:
                 )
                 step = run_step(consumer, load, grace_s=2.0, drain_timeout_s=60.0)
                 print_step(step)
-                expected = step.load.very_high_ids
+                expected = step.sent.very_high_ids
                 deadline = time.monotonic() + args.wait
                 while time.monotonic() < deadline:
                     if expected <= listener.fever_arrivals().keys():
