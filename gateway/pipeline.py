@@ -100,9 +100,13 @@ class BatchProcessor:
         registry: Mapping[str, DeviceSettings],
         heard: Callable[[Mapping[str, dt.datetime]], None] | None = None,
         outdoor: OutdoorFeed | None = None,
+        before_ack: Callable[[], None] | None = None,
     ) -> None:
+        """``before_ack`` runs once a batch is stored and alerted, before it is acknowledged
+        (a shared-subscription gateway publishes its engine's changes there)."""
         self._settings = settings
         self._outdoor = outdoor
+        self._before_ack = before_ack
         self._validator = validator
         self._ingestor = ingestor
         self._alerts = alerts
@@ -124,6 +128,8 @@ class BatchProcessor:
         for alert in fevers:
             self._alerts.raise_alert(alert)
         self._dead_letter_all(checked.refusals)
+        if self._before_ack is not None:
+            self._before_ack()
         for envelope in envelopes:
             if envelope.qos > 0:
                 self._ack(envelope)

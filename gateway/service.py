@@ -25,6 +25,7 @@ from thermogate.contract.topics import (
     ROOT,
     STATUS_FILTER,
     WEATHER_FILTER,
+    shared,
     status_topic,
 )
 from thermogate.gateway.edge_metrics import EdgeMetrics
@@ -35,6 +36,7 @@ from thermogate.gateway.liveness import LivenessDriver, LivenessMonitor
 from thermogate.gateway.outdoor import WEATHER_PREFIX, OutdoorFeed
 from thermogate.gateway.own_metrics import GatewayFigures, GatewayMetrics
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
+from thermogate.gateway.sharing import StateSharing
 from thermogate.gateway.validate import MessageValidator
 from thermogate.ingest import IngestAborted, build_ingestor
 from thermogate.mqtt import MqttConnection, Publication
@@ -62,13 +64,38 @@ class Gateway:
         config = settings.gateway
         self._stop = threading.Event()
         self._intake = Intake(config.queue_max, epoch=lambda: self._mqtt.epoch)
+        registry = {d.id: d for d in settings.devices}
+        self._engine_store = EngineStore(config.state_dir / "engine.sqlite3")
+        group = config.shared_group
+        self.engine = DecisionEngine(
+            settings.engine, config.threshold_c, self._engine_store, replicate=group is not None
+        )
+        self.sharing = (
+            None
+            if group is None
+            else StateSharing(
+                self.engine,
+                group,
+                config.id,
+                publish=self._publish,
+                ack=self._ack_mid,
+                epoch=lambda: self._mqtt.epoch,
+            )
+        )
+        subscriptions = [
+            (READINGS_FILTER if group is None else shared(group, READINGS_FILTER), 1),
+            # Statuses at QoS 0: they are retained, so a missed one is replaced by the next.
+            (STATUS_FILTER, 0),
+            (WEATHER_FILTER, 0),
+        ]
+        if self.sharing is not None:
+            subscriptions.append((self.sharing.topic_filter, 1))
         self._mqtt = MqttConnection(
             settings.mqtt,
             client_id=f"thermogate-{config.id}",
             will=self._status(StatusState.OFFLINE),
             births=[self._status(StatusState.ONLINE)],
-            # Statuses at QoS 0: they are retained, so a missed one is replaced by the next.
-            subscriptions=[(READINGS_FILTER, 1), (STATUS_FILTER, 0), (WEATHER_FILTER, 0)],
+            subscriptions=subscriptions,
             on_message=self._on_message,
             manual_ack=True,
             session_expiry_s=SESSION_EXPIRY_S,
@@ -83,10 +110,7 @@ class Gateway:
             {edge.id: edge.building for edge in settings.edges},
             interval_s=config.metrics_interval_s,
         )
-        registry = {d.id: d for d in settings.devices}
         self.outdoor = OutdoorFeed(settings.engine.outdoor_max_age_s)
-        self._engine_store = EngineStore(config.state_dir / "engine.sqlite3")
-        self.engine = DecisionEngine(settings.engine, config.threshold_c, self._engine_store)
         self._processor = BatchProcessor(
             settings=config,
             validator=MessageValidator(config, registry),
@@ -98,6 +122,7 @@ class Gateway:
             ack=self._ack,
             heard=self._heard,
             outdoor=self.outdoor,
+            before_ack=None if self.sharing is None else self.sharing.publish_changes,
         )
         self.metrics = GatewayMetrics(
             config.id, self._figures, self.ingestor.writers, interval_s=config.metrics_interval_s
@@ -181,7 +206,9 @@ class Gateway:
 
     def _on_message(self, message: paho.MQTTMessage) -> None:
         """Network thread: statuses to the liveness monitor, everything else to the intake."""
-        if message.topic.startswith(WEATHER_PREFIX):
+        if self.sharing is not None and self.sharing.owns(message.topic):
+            self.sharing.on_message(message)
+        elif message.topic.startswith(WEATHER_PREFIX):
             self.outdoor.on_message(message.topic, bytes(message.payload))
         elif message.topic.startswith(STATUS_PREFIX):
             self.liveness.on_status(message.topic, bytes(message.payload))
@@ -200,8 +227,11 @@ class Gateway:
         After a reconnect the broker redelivers what was not acknowledged, under new packet
         ids; acknowledging an old id could acknowledge a different, unstored message.
         """
-        if envelope.epoch == self._mqtt.epoch:
-            self._mqtt.ack(envelope.mid, envelope.qos)
+        self._ack_mid(envelope.mid, envelope.qos, envelope.epoch)
+
+    def _ack_mid(self, mid: int, qos: int, epoch: int) -> None:
+        if epoch == self._mqtt.epoch:
+            self._mqtt.ack(mid, qos)
 
     def _publish(self, topic: str, payload: bytes) -> paho.MQTTMessageInfo:
         return self._mqtt.publish(topic, payload, qos=1)
@@ -214,7 +244,13 @@ class Gateway:
             if time.monotonic() >= next_expiry:
                 next_expiry = time.monotonic() + RECHECK_EXPIRY_CHECK_S
                 self._processor.expire(self._engine_now(last_batch))
+                if self.sharing is not None:
+                    self.sharing.publish_changes()
             batch = self._intake.take_batch(config.batch_max, config.batch_wait_ms / 1000)
+            if self.sharing is not None:
+                # After taking the batch: every change the broker delivered before these
+                # readings is applied before they are decided.
+                self.sharing.apply_received()
             if batch:
                 last_batch = time.monotonic()
             if not batch:

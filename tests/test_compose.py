@@ -358,6 +358,7 @@ def expected_acl(settings: Settings) -> dict[str, list[tuple[str, str]]]:
             ("write", "thermogate/v1/alerts/#"),
             ("write", deadletter_topic(gateway_id)),
             ("readwrite", status_topic(ComponentKind.GATEWAY, gateway_id)),
+            ("readwrite", "thermogate/v1/engine/#"),  # scale-out: engine changes shared
         ],
         "operator": [("read", "thermogate/v1/#"), ("read", "$SYS/#")],
         "grafana": [],

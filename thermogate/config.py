@@ -237,6 +237,13 @@ class GatewaySettings(Section):
     accept_unknown_devices: Annotated[
         bool, Field(description="Store readings of devices missing from [[devices]].")
     ] = False
+    shared_group: Annotated[
+        str | None,
+        Field(
+            pattern=SLUG_PATTERN,
+            description="Share readings with the gateways of this group ($share); empty: alone.",
+        ),
+    ] = None
 
     @field_validator("timezone")
     @classmethod

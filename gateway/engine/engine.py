@@ -39,6 +39,7 @@ from thermogate.gateway.engine.calibration import Calibrator
 from thermogate.gateway.engine.codes import DECISION_LABELS, REASON_LABELS, Decision, Reason
 from thermogate.gateway.engine.cold import cold_corrections
 from thermogate.gateway.engine.health import FAULTS, DeviceHealth, DeviceHealthMonitor
+from thermogate.gateway.engine.replication import EngineDelta, History, merge_windows
 from thermogate.gateway.engine.state import EngineStore, OpenRecheckRow
 
 MAX_OPEN_RECHECKS: Final = 100_000
@@ -63,6 +64,22 @@ class EventKind(StrEnum):
     """A device got stuck or drifted from its peers (``detail`` says which): tell duty staff."""
     DEVICE_RECOVERED = "device_recovered"
     """A device that was reported faulty reads like its peers again."""
+
+
+def _window_of(kept: DeviceHistory) -> History:
+    """A baseline window as plain lists (times default to its newest time)."""
+    values = np.asarray(kept.values, dtype=np.float64).tolist()
+    times = (
+        np.asarray(kept.times, dtype=np.int64).tolist()
+        if kept.times is not None
+        else [kept.last_ts_ms] * len(values)
+    )
+    return kept.last_ts_ms, values, times
+
+
+def _blob(window: History) -> bytes:
+    """How the store keeps a window: the values, then their times, as float64."""
+    return np.asarray([*window[1], *window[2]], dtype=np.float64).tobytes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +166,11 @@ class DecisionEngine:
         settings: EngineSettings,
         default_threshold_c: float,
         store: EngineStore | None = None,
+        *,
+        replicate: bool = False,
     ) -> None:
+        """``replicate``: keep what each batch changes for :meth:`take_delta` (gateway
+        instances sharing the load, :mod:`thermogate.gateway.engine.replication`)."""
         self._settings = settings
         self._calibrator = Calibrator(settings, default_threshold_c)
         self._window_ms = int(settings.recheck_window_s * 1000)
@@ -161,8 +182,12 @@ class DecisionEngine:
         """The latest event time decided so far: the engine's notion of now."""
         self._store = store
         self._opened: dict[str, OpenRecheckRow] = {}
-        self._closed: set[str] = set()
+        self._closed: dict[str, str] = {}
+        """person -> reading id of the re-check closed since the last persist."""
         self._newly_decided: dict[str, tuple[int, int]] = {}
+        self._delta = EngineDelta() if replicate else None
+        self._closed_ids: OrderedDict[str, None] = OrderedDict()
+        """Re-checks closed lately (by reading id): a late copy of their opening is ignored."""
         self._health = DeviceHealthMonitor(settings)
         self._baseline_placements = {p.value for p in settings.device_baseline}
         self._baseline = (
@@ -347,48 +372,111 @@ class DecisionEngine:
         with self._lock:
             return self._personal.corrections(keys, batch.ts_ms, np.nan_to_num(adjusted), ordinary)
 
+    def take_delta(self) -> EngineDelta | None:
+        """What changed since the last call, for the other instances (None if nothing)."""
+        with self._lock:
+            if not self._delta:
+                return None
+            delta, self._delta = self._delta, EngineDelta()
+            delta.watermark_ms = self.watermark_ms
+            return delta
+
+    def apply_delta(self, delta: EngineDelta) -> None:
+        """Merge another instance's changes into this engine's state, and store them."""
+        with self._lock:
+            closed = {
+                person: rid
+                for person, rid in delta.closed.items()
+                if (row := self._open.get(person)) is not None and row.reading_id == rid
+            }
+            for rid in delta.closed.values():
+                self._forget_closed(rid)
+            for person in closed:
+                del self._open[person]
+            opened = {
+                person: row
+                for person, row in delta.opened.items()
+                if row.reading_id not in self._closed_ids
+                and ((mine := self._open.get(person)) is None or row.ts_ms > mine.ts_ms)
+            }
+            self._open.update(opened)
+            for rid, pair in delta.decided.items():
+                self._decided[rid] = pair
+            while len(self._decided) > DECIDED_MEMORY:
+                self._decided.popitem(last=False)
+            history = self._merge_histories(delta.histories)
+            self.watermark_ms = max(self.watermark_ms, delta.watermark_ms)
+            if self._store is not None:
+                self._store.save(opened, closed, delta.decided, self.watermark_ms, history)
+
+    def _merge_histories(self, histories: dict[str, History]) -> dict[str, tuple[int, bytes]]:
+        """Merge baseline windows; the merged ones as the store keeps them."""
+        stored: dict[str, tuple[int, bytes]] = {}
+        for name, theirs in histories.items():
+            prefix, _, key = name.partition(":")
+            baseline = {"p": self._personal, "d": self._baseline}.get(prefix)
+            if baseline is None:
+                continue
+            kept = baseline.histories.get(key)
+            mine = None if kept is None else _window_of(kept)
+            if prefix == "p":
+                merged = merge_windows(mine, theirs, self._settings.personal_window)
+            elif mine is None or theirs[0] > mine[0]:
+                merged = theirs  # a device window: the newer one wins
+            else:
+                continue
+            baseline.histories[key] = DeviceHistory(
+                list(merged[1]) if prefix == "p" else np.asarray(merged[1]),
+                merged[0],
+                list(merged[2]) if prefix == "p" else np.asarray(merged[2], dtype=np.int64),
+            )
+            stored[name] = (merged[0], _blob(merged))
+        return stored
+
     def _persist(self) -> None:
         """Write what changed since the last call (before the gateway acknowledges)."""
-        if self._store is None:  # replay and benchmarks: nothing to write
-            for baseline in (self._baseline, self._personal):
-                if baseline is not None:
-                    baseline.changed.clear()
-                    baseline.forgotten.clear()
-            self._opened, self._closed, self._newly_decided = {}, set(), {}
-            return
-        history: dict[str, tuple[int, bytes]] = {}
+        windows: dict[str, History] = {}
+        wanted = self._delta is not None or self._store is not None
         for prefix, baseline in (("d", self._baseline), ("p", self._personal)):
             if baseline is None:
                 continue
-            for key in baseline.changed:
-                kept = baseline.histories[key]
-                values = np.asarray(kept.values, dtype=np.float64)
-                times = (
-                    np.asarray(kept.times, dtype=np.float64)
-                    if kept.times is not None
-                    else np.full(len(values), float(kept.last_ts_ms))
-                )
-                blob = np.concatenate([values, times]).tobytes()
-                history[f"{prefix}:{key}"] = (kept.last_ts_ms, blob)
+            for key in baseline.changed if wanted else ():
+                windows[f"{prefix}:{key}"] = _window_of(baseline.histories[key])
             baseline.changed.clear()
             baseline.forgotten.clear()
+        if self._delta is not None:
+            self._delta.opened.update(self._opened)
+            for person in self._opened:
+                self._delta.closed.pop(person, None)
+            for person, rid in self._closed.items():
+                self._delta.opened.pop(person, None)
+                self._delta.closed[person] = rid
+            self._delta.decided.update(self._newly_decided)
+            self._delta.histories.update(windows)
         if self._store is not None and (
-            self._opened or self._closed or self._newly_decided or history
+            self._opened or self._closed or self._newly_decided or windows
         ):
+            history = {name: (window[0], _blob(window)) for name, window in windows.items()}
             self._store.save(
                 self._opened, self._closed, self._newly_decided, self.watermark_ms, history
             )
-        self._opened, self._closed, self._newly_decided = {}, set(), {}
+        self._opened, self._closed, self._newly_decided = {}, {}, {}
 
     def _open_recheck(self, person: str, row: OpenRecheckRow) -> None:
         self._open[person] = row
         self._opened[person] = row
-        self._closed.discard(person)
+        self._closed.pop(person, None)
 
     def _close(self, person: str) -> None:
-        del self._open[person]
+        rid = self._open.pop(person).reading_id
         self._opened.pop(person, None)
-        self._closed.add(person)
+        self._closed[person] = rid
+        self._forget_closed(rid)
+
+    def _forget_closed(self, reading_id: str) -> None:
+        self._closed_ids[reading_id] = None
+        if len(self._closed_ids) > MAX_OPEN_RECHECKS:
+            self._closed_ids.popitem(last=False)
 
     def _protocol(self, work: _Work) -> None:
         """Run the re-check protocol over the rows it concerns, in time order.

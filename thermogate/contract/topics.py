@@ -7,6 +7,7 @@
     thermogate/v1/alerts/{building}                            alerts, QoS 1
     thermogate/v1/deadletter/{source}                          refused inputs, QoS 1
     thermogate/v1/weather/{building}                           retained outdoor temperature
+    thermogate/v1/engine/{group}/{gateway_id}                  engine state shared by gateways
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ STATUS_FILTER: Final = f"{ROOT}/status/#"
 ALERTS_FILTER: Final = f"{ROOT}/alerts/+"
 DEADLETTER_FILTER: Final = f"{ROOT}/deadletter/+"
 WEATHER_FILTER: Final = f"{ROOT}/weather/+"
+SHARE_PREFIX: Final = "$share"
 
 _SLUG = re.compile(SLUG_PATTERN)
 _DEVICE = re.compile(DEVICE_ID_PATTERN)
@@ -66,6 +68,21 @@ def deadletter_topic(source: str) -> str:
 def weather_topic(building: str) -> str:
     """Where a building's outdoor temperature is published (retained)."""
     return f"{ROOT}/weather/{_check(building, _SLUG, 'building')}"
+
+
+def engine_topic(group: str, gateway_id: str) -> str:
+    """Where a gateway of a shared-subscription group publishes its engine's changes."""
+    return f"{ROOT}/engine/{_check(group, _SLUG, 'group')}/{_check(gateway_id, _SLUG, 'gateway')}"
+
+
+def engine_filter(group: str) -> str:
+    """Every engine change of a group's gateways."""
+    return f"{ROOT}/engine/{_check(group, _SLUG, 'group')}/+"
+
+
+def shared(group: str, topic_filter: str) -> str:
+    """An MQTT v5 shared subscription: the broker gives each message to one group member."""
+    return f"{SHARE_PREFIX}/{_check(group, _SLUG, 'group')}/{topic_filter}"
 
 
 @dataclass(frozen=True, slots=True)
