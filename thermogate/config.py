@@ -40,7 +40,7 @@ CONFIG_PATH_VARIABLE: Final = "THERMOGATE_CONFIG"
 """Names the configuration file when ``--config`` is not given (not an override)."""
 DEVELOPMENT_PSEUDONYM_KEY: Final = "development-only-pseudonym-key"
 DEVELOPMENT_LINK_SECRET: Final = "development-only-alert-link-secret"  # noqa: S105
-DEVELOPMENT_JWT_SECRET: Final = "development-only-records-jwt-secret"
+DEVELOPMENT_JWT_SECRET: Final = "development-only-records-jwt-secret"  # noqa: S105
 
 
 class Section(BaseModel):
