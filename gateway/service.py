@@ -63,7 +63,9 @@ class Gateway:
         self._settings = settings
         config = settings.gateway
         self._stop = threading.Event()
-        self._intake = Intake(config.queue_max, epoch=lambda: self._mqtt.epoch)
+        self._intake = Intake(
+            config.queue_max, epoch=lambda: self._mqtt.epoch, max_bytes=config.queue_max_bytes
+        )
         registry = {d.id: d for d in settings.devices}
         self._engine_store = EngineStore(config.state_dir / "engine.sqlite3")
         group = config.shared_group
@@ -246,7 +248,9 @@ class Gateway:
                 self._processor.expire(self._engine_now(last_batch))
                 if self.sharing is not None:
                     self.sharing.publish_changes()
-            batch = self._intake.take_batch(config.batch_max, config.batch_wait_ms / 1000)
+            batch = self._intake.take_batch(
+                config.batch_max, config.batch_wait_ms / 1000, max_bytes=config.batch_max_bytes
+            )
             if self.sharing is not None:
                 # After taking the batch: every change the broker delivered before these
                 # readings is applied before they are decided.

@@ -191,6 +191,17 @@ class GatewaySettings(Section):
         int,
         Field(ge=10, le=1_000_000, description="Intake queue; also the MQTT 5 Receive Maximum."),
     ] = 20_000
+    queue_max_bytes: Annotated[
+        int,
+        Field(
+            ge=1024 * 1024,
+            description="Payload bytes the intake holds; past it the receive path waits.",
+        ),
+    ] = 64 * 1024 * 1024
+    batch_max_bytes: Annotated[
+        int,
+        Field(ge=64 * 1024, description="Payload bytes decided and stored together, at most."),
+    ] = 8 * 1024 * 1024
     max_payload_bytes: Annotated[
         int, Field(ge=1024, le=16 * 1024 * 1024, description="Larger messages are refused.")
     ] = 2 * 1024 * 1024
