@@ -74,6 +74,5 @@ async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
 async def _unstorable(_request: Request, exc: Exception) -> JSONResponse:
     """A value the database cannot hold that validation let through: 422, not 500."""
     log.info("data error", extra={"error": str(exc).splitlines()[0]})
-    return JSONResponse(
-        {"detail": "a value cannot be stored"}, status.HTTP_422_UNPROCESSABLE_CONTENT
-    )
+    detail = [{"loc": ["body"], "msg": "a value cannot be stored", "type": "value_error"}]
+    return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)

@@ -90,7 +90,15 @@ def test_migrate_create_user_and_seed_from_the_command_line(tmp_path: Path) -> N
     seeded = run_cli(env, "seed", "--students-per-building", "20", "--days", "1")
     assert seeded.returncode == 0, seeded.stderr
     assert "40 students" in seeded.stdout
-    action = ("create-user", "sup3", "--role", "unit_supervisor", "--unit", "u03", "--password-stdin")
+    action = (
+        "create-user",
+        "sup3",
+        "--role",
+        "unit_supervisor",
+        "--unit",
+        "u03",
+        "--password-stdin",
+    )
     created = run_cli(env, *action, stdin="a-long-password\n")
     assert created.returncode == 0, created.stderr
     taken = run_cli(env, *action, stdin="a-long-password\n")

@@ -17,9 +17,16 @@ def conflict(detail: str) -> HTTPException:
     return HTTPException(status_code=status.HTTP_409_CONFLICT, detail=detail)
 
 
-def unprocessable(detail: str) -> HTTPException:
-    """422: a reference in the request names nothing known."""
-    return HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
+def unprocessable(detail: str, *loc: str | int) -> HTTPException:
+    """422: a reference in the request names nothing known.
+
+    The body has FastAPI's validation-error shape (a list of ``loc``, ``msg``, ``type``), so
+    every 422 of the API matches the one schema the OpenAPI document gives for it.
+    """
+    return HTTPException(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": list(loc) or ["body"], "msg": detail, "type": "value_error"}],
+    )
 
 
 DESCRIPTIONS: Final[dict[int, str]] = {

@@ -28,7 +28,7 @@ class ImportOut(BaseModel):
     "/import/{kind}",
     responses={
         **responses(403),
-        422: {"description": "Refused; `detail` lists each problem with its row and column."},
+        422: {"description": "Refused: each item of `detail` names its row and column."},
     },
 )
 def import_file(
@@ -46,7 +46,17 @@ def import_file(
     except ImportFailedError as exc:
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"row": e.row, "column": e.column, "message": e.message} for e in exc.errors],
+            detail=[
+                {
+                    "loc": ["body", e.row, e.column],
+                    "msg": f"row {e.row}, column {e.column}: {e.message}",
+                    "type": "csv_row",
+                    "row": e.row,
+                    "column": e.column,
+                    "message": e.message,
+                }
+                for e in exc.errors
+            ],
         ) from None
     session.commit()
     return ImportOut(kind=result.kind, created=result.created, updated=result.updated)
