@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 import thermogate
 from thermogate.config import Settings
+from thermogate.records import lifecycle
 from thermogate.records.api import ROUTERS
 from thermogate.records.api.health import SERVICE_NAME
 from thermogate.records.context import Clock, RecordsContext, system_clock
@@ -26,8 +27,9 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     """An app serving every router of :data:`thermogate.records.api.ROUTERS`.
 
     Its lifespan opens the database (``records.database_url``), migrates it to the newest
-    revision and, when ``records.bootstrap_admin`` is set and there is no account yet, creates
-    that admin. ``clock`` gives "now" to every rule (tests move it instead of sleeping).
+    revision, when ``records.bootstrap_admin`` is set and there is no account yet creates that
+    admin, and starts the alert lifecycle when ``records.alert_lifecycle`` is on. ``clock``
+    gives "now" to every rule (tests move it instead of sleeping).
     Nothing is read from the environment or the configuration file here.
     """
 
@@ -46,9 +48,12 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         app.state.records = RecordsContext(
             settings=settings, engine=engine, sessions=sessions, clock=clock
         )
+        handle = lifecycle.start(app, settings, engine, sessions)
         try:
             yield
         finally:
+            if handle is not None:
+                handle.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -60,6 +65,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app.state.settings = settings
     for router in ROUTERS:
         app.include_router(router)
+    lifecycle.mount(app, settings)
     app.add_exception_handler(IntegrityError, _conflict)
     app.add_exception_handler(DataError, _unstorable)
     return app

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -86,7 +87,11 @@ class RecordsRig:
 
 @contextmanager
 def running_records(
-    db_url: str, tmp_path: Path, clock: ManualClock | None = None, port: int | None = None
+    db_url: str,
+    tmp_path: Path,
+    clock: ManualClock | None = None,
+    port: int | None = None,
+    **records: Any,
 ) -> Iterator[RecordsRig]:
     """The records service on ``db_url`` with an admin account, stopped afterwards."""
     clock = clock or ManualClock()
@@ -99,6 +104,7 @@ def running_records(
             bootstrap_admin=ADMIN,
             bootstrap_password=SecretStr(ADMIN_PASSWORD),
             token_minutes=TOKEN_MINUTES,
+            **records,
         )
     )
     server = build_server(settings, clock=clock)

@@ -554,6 +554,13 @@ class RecordsSettings(Section):
     client_password: Annotated[
         SecretStr | None, Field(description="Its password; set it through the environment.")
     ] = None
+    alert_lifecycle: Annotated[
+        Literal["off", "api", "mqtt"],
+        Field(
+            description="Run the alert lifecycle in the service: alerts from POST "
+            "/integration/alerts (api) or also from the broker (mqtt)."
+        ),
+    ] = "off"
 
     @field_validator("timezone")
     @classmethod

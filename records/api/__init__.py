@@ -5,6 +5,7 @@ from typing import Final
 from fastapi import APIRouter
 
 from thermogate.records.api import (
+    alerts_in,
     auth,
     cases,
     health,
@@ -30,6 +31,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     reports.router,
     imports.router,
     integration.router,
+    alerts_in.router,
 )
 """Every router the app mounts; a new resource adds its module's router here."""
 
