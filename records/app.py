@@ -48,12 +48,12 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         app.state.records = RecordsContext(
             settings=settings, engine=engine, sessions=sessions, clock=clock
         )
-        handle = lifecycle.start(app, settings, engine, sessions)
+        running = lifecycle.start(app, settings, engine, sessions, clock)
         try:
             yield
         finally:
-            if handle is not None:
-                handle.stop()
+            if running is not None:
+                running.stop()
             engine.dispose()
 
     app = FastAPI(

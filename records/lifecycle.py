@@ -6,25 +6,36 @@ router (``/alerts``, the signed-link pages), turns each authenticated caller int
 lifecycle's :class:`~thermogate.alerts.lifecycle.policy.Actor`, and starts the lifecycle with
 :class:`~thermogate.records.roster_routing.SqlRoster` on the same database. ``api`` takes
 alerts only through ``POST /cases/from-alert`` (which also opens the fever case); ``mqtt``
-also takes every alert the gateway publishes.
+also takes every alert the gateway publishes. A watch raises ``leave_overdue`` alerts for
+leave still out after its time.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Final
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from thermogate.alerts.lifecycle.api import STATE_KEY, LifecycleState, current_actor, router
 from thermogate.alerts.lifecycle.policy import Actor
 from thermogate.alerts.lifecycle.runner import LifecycleHandle, start_lifecycle
+from thermogate.alerts.lifecycle.service import LifecycleService
 from thermogate.config import Settings
 from thermogate.records.api.deps import CurrentUser
+from thermogate.records.context import Clock
 from thermogate.records.roster_routing import SqlRoster
+from thermogate.records.services.overdue import overdue_alerts
 
 log = logging.getLogger(__name__)
+
+OVERDUE_CHECK_S: Final = 60.0
+"""How often overdue leave is looked for (a leave is overdue for minutes, not seconds)."""
 
 
 def actor_of(who: CurrentUser) -> Actor:
@@ -40,17 +51,62 @@ def mount(app: FastAPI, settings: Settings) -> None:
     app.dependency_overrides[current_actor] = actor_of
 
 
+def raise_overdue(sessions: sessionmaker[Session], service: LifecycleService, now: Clock) -> int:
+    """Hand every overdue leave to the lifecycle as a ``leave_overdue`` alert; how many."""
+    with sessions() as session:
+        alerts = overdue_alerts(session, now())
+    for alert in alerts:
+        service.ingest(alert)
+    return len(alerts)
+
+
+@dataclass
+class Running:
+    """The lifecycle and the overdue-leave watch of one app; :meth:`stop` ends both."""
+
+    handle: LifecycleHandle
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def watch_overdue(self, sessions: sessionmaker[Session], now: Clock) -> None:
+        """Raise overdue-leave alerts now and every :data:`OVERDUE_CHECK_S` until stopped."""
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    raise_overdue(sessions, self.handle.service, now)
+                except SQLAlchemyError:  # the database is down: look again next time
+                    log.exception("overdue leave check failed; retrying")
+                self._stop.wait(OVERDUE_CHECK_S)
+
+        self._thread = threading.Thread(target=loop, name="records-overdue", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the watch, then the lifecycle."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(OVERDUE_CHECK_S)
+        self.handle.stop()
+
+
 def start(
-    app: FastAPI, settings: Settings, engine: Engine, sessions: sessionmaker[Session]
-) -> LifecycleHandle | None:
+    app: FastAPI,
+    settings: Settings,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+) -> Running | None:
     """Start the lifecycle on our database (already migrated); None when it is off."""
     mode = settings.records.alert_lifecycle
     if mode == "off":
         return None
     handle = start_lifecycle(settings, engine, SqlRoster(sessions), mqtt=mode == "mqtt")
     setattr(app.state, STATE_KEY, handle.state)
+    running = Running(handle)
+    running.watch_overdue(sessions, clock)
     log.info("alert lifecycle running in the records service", extra={"mode": mode})
-    return handle
+    return running
 
 
 def state(app: FastAPI) -> LifecycleState | None:

@@ -5,6 +5,7 @@ lifecycle's routes answer behind the records' login."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from records_rig import BACKEND_PARAMS, RecordsRig, database_url, make_site, run
 from sqlalchemy import create_engine, text
 
 from thermogate.contract.messages import Alert, AlertKind, Severity, encode
+from thermogate.records import lifecycle as records_lifecycle
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -110,3 +112,36 @@ def test_the_lifecycle_routes_need_the_records_login(rig: RecordsRig) -> None:
     assert httpx.get(f"{rig.url}/alerts").status_code == 401
     with rig.add_user("gw", "gateway") as gateway:
         assert gateway.get("/alerts").status_code == 403
+
+
+def test_leave_still_out_after_its_time_raises_a_leave_overdue_alert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records_lifecycle, "OVERDUE_CHECK_S", 0.05)
+    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
+    with running_records(url, tmp_path, alert_lifecycle="api") as rig, rig.client() as admin:
+        make_site(admin)
+        leaves = rig.clock.now + dt.timedelta(hours=1)
+        body = {
+            "student_no": "S001",
+            "reason": "family visit",
+            "destination": "home town",
+            "leaves_at": leaves.isoformat(),
+            "returns_by": (leaves + dt.timedelta(hours=3)).isoformat(),
+        }
+        leave = admin.post("/leave", json=body).json()
+        admin.post(f"/leave/{leave['id']}/approve").raise_for_status()
+        admin.post(f"/leave/{leave['id']}/out").raise_for_status()
+        person = admin.get("/students/S001").json()["person_id"]
+        assert admin.get("/alerts").json() == []
+        rig.clock.set(leaves + dt.timedelta(hours=3, minutes=1))
+        deadline = time.monotonic() + 10
+        while not (found := admin.get("/alerts").json()):
+            assert time.monotonic() < deadline, "no leave_overdue alert"
+            time.sleep(0.05)
+    [overdue] = found
+    assert (overdue["kind"], overdue["person_id"], overdue["building"]) == (
+        "leave_overdue",
+        person,
+        "wenyuan-2",
+    )
