@@ -5,7 +5,9 @@ value is the one the fever rule compares). Every publisher process has its own d
 device its own strictly increasing ``seq`` and millisecond timestamp, so each reading is one
 distinct sample in VictoriaMetrics (which keeps one sample per series and millisecond) and a
 redelivery could never inflate a count. Each step has its own entrance, so its readings are
-counted on their own. Processes are spawned (never forked), so none inherits a paho thread.
+counted on their own; each publisher of a step is a building of its own (a device is judged
+against its peers in its building, and a real building has tens of devices, not thousands).
+Processes are spawned (never forked), so none inherits a paho thread.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from servers import MosquittoServer
 
 from thermogate.contract.topics import readings_topic
 
-BUILDING: Final = "bench"
 SPAWN: Final = mp.get_context("spawn")
 READY_TIMEOUT_S: Final = 60.0
 GIVE_UP_S: Final = 600.0
@@ -142,8 +143,9 @@ class _Readings:
     def __init__(self, share: _Share) -> None:
         load = share.load
         self.load = load
-        self.devices = [f"{load.entrance}-p{share.index}-d{j:03d}" for j in range(load.devices)]
-        self.topics = [readings_topic(BUILDING, load.entrance, d) for d in self.devices]
+        self.building = f"{load.entrance}-p{share.index}"
+        self.devices = [f"{self.building}-d{j:03d}" for j in range(load.devices)]
+        self.topics = [readings_topic(self.building, load.entrance, d) for d in self.devices]
         self.seq = [0] * load.devices
         self.last_ms = [0] * load.devices
         self.ts_base_ms = share.ts_base_ms
@@ -184,7 +186,7 @@ class _Readings:
             "site": "forehead",
             "device_kind": "handheld",
             "placement": "door",
-            "building": BUILDING,
+            "building": self.building,
             "entrance": load.entrance,
         }
         if load.persons and rng.random() < load.identified:

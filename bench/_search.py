@@ -123,7 +123,7 @@ def run_step(
         why.append(f"finished {lag:.1f} s after the load (grace {grace_s:.1f} s)")
     if trend > growth_limit * rate and growth > 0.25 * rate:
         why.append(f"backlog grew {trend:,.0f} readings/s")
-    if why and result.behind_max_s > grace_s:
+    if why and result.behind_max_s > grace_s / 2:
         why.append(f"publishers up to {result.behind_max_s:.1f} s late: load not offered on time")
     return Step(
         consumer=consumer.name,
