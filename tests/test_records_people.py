@@ -89,3 +89,29 @@ def test_a_duplicate_building_is_409_and_an_unknown_reference_422(rig: RecordsRi
         assert again.status_code == 409
         orphan = admin.post("/units", json={"code": "u99", "name": "U", "building": "nowhere"})
         assert orphan.status_code == 422
+
+
+def test_a_deactivated_account_is_refused_at_once_and_an_admin_keeps_their_own(
+    rig: RecordsRig,
+) -> None:
+    with rig.add_user("desk", "duty") as duty, rig.client() as admin:
+        assert duty.get("/auth/me").status_code == 200
+        assert admin.patch("/users/desk", json={"active": False}).json()["active"] is False
+        assert duty.get("/auth/me").status_code == 401
+        login = httpx.post(
+            f"{rig.url}/auth/token", data={"username": "desk", "password": "desk-password"}
+        )
+        assert login.status_code == 401
+        assert admin.patch(f"/users/{ADMIN}", json={"active": False}).status_code == 409
+        assert admin.patch("/users/nobody", json={"active": True}).status_code == 404
+        assert duty.get("/audit").status_code == 401
+
+
+def test_the_audit_log_is_for_admins(rig: RecordsRig) -> None:
+    with rig.client() as admin:
+        make_site(admin)
+        admin.get("/screening/checks", params={"day": "2026-03-02"}).raise_for_status()
+        entries = admin.get("/audit", params={"username": ADMIN}).json()
+    assert [(e["action"], e["resource"]) for e in entries] == [("read", "screening_check")]
+    with rig.add_user("doc", "clinic") as clinic:
+        assert clinic.get("/audit").status_code == 403

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from thermogate.records.api import (
     alerts_in,
+    audit_log,
     auth,
     cases,
     health,
@@ -32,6 +33,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     imports.router,
     integration.router,
     alerts_in.router,
+    audit_log.router,
 )
 """Every router the app mounts; a new resource adds its module's router here."""
 

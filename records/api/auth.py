@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from thermogate.records.api.deps import AdminUser, ContextDep, CurrentUser, SessionDep
-from thermogate.records.api.errors import responses
+from thermogate.records.api.errors import conflict, not_found, responses
 from thermogate.records.fields import Key, Short
 from thermogate.records.models import User
+from thermogate.records.security.passwords import hash_password
 from thermogate.records.security.roles import Role
 from thermogate.records.security.tokens import issue_token
 from thermogate.records.services.users import UserError, authenticate, create_user
@@ -129,6 +130,41 @@ def add_user(body: UserIn, _: AdminUser, session: SessionDep) -> UserOut:
         )
     except UserError as exc:
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    session.commit()
+    return UserOut(
+        username=user.username,
+        role=user.role,
+        unit_id=user.unit_id,
+        grid_unit_id=user.grid_unit_id,
+        active=user.active,
+    )
+
+
+class UserPatch(BaseModel):
+    """What an admin may change of an account: whether it may log in, its password."""
+
+    active: bool | None = None
+    password: Annotated[str, Field(min_length=8, max_length=200)] | None = None
+
+
+@router.patch("/users/{username}", responses=responses(403, 404, 409))
+def change_user(
+    username: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]*$")],
+    body: UserPatch,
+    admin: AdminUser,
+    session: SessionDep,
+) -> UserOut:
+    """Deactivate or reactivate an account (its tokens stop working at once), or set a
+    new password (admin). An admin cannot deactivate their own account (409)."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise not_found(f"user {username}")
+    if body.active is False and user.username == admin.username:
+        raise conflict("an admin cannot deactivate their own account")
+    if body.active is not None:
+        user.active = body.active
+    if body.password is not None:
+        user.password_hash = hash_password(body.password)
     session.commit()
     return UserOut(
         username=user.username,
