@@ -26,19 +26,86 @@ import urllib3
 from _load import READY_TIMEOUT_S, SPAWN, Load, mqtt_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from servers import HOST, MosquittoServer, VictoriaMetricsServer, free_port
+from servers import HOST, InfluxDB1Server, MosquittoServer, VictoriaMetricsServer, free_port
 
 from thermogate.config import GatewaySettings
 from thermogate.contract.topics import READINGS_FILTER
 
 AUTOSAVE_INTERVAL_S: Final = 60
+SINKS: Final = ("victoria-metrics", "influxdb-v1")
+"""The databases a benchmark can put behind the gateway (``--sink``)."""
+INFLUX_DATABASE: Final = "screening"
 HTTP: Final = urllib3.PoolManager(timeout=urllib3.Timeout(total=30.0), retries=False)
 
 
-class Servers:
-    """Mosquitto brokers and one VictoriaMetrics in a work directory; stopped on exit."""
+class Store:
+    """The time-series database the gateway writes to, and exact counts of a step in it."""
 
-    def __init__(self, work: Path, brokers: int = 1, extra_config: tuple[str, ...] = ()) -> None:
+    def __init__(self, work: Path, kind: str) -> None:
+        if kind not in SINKS:
+            raise ValueError(f"sink {kind!r} is not one of {', '.join(SINKS)}")
+        self.kind = kind
+        self.server: VictoriaMetricsServer | InfluxDB1Server = (
+            VictoriaMetricsServer(work / "vm")
+            if kind == "victoria-metrics"
+            else InfluxDB1Server(work / "influxdb")
+        )
+
+    def sink_toml(self) -> str:
+        """The gateway's ``[[ingest.sinks]]`` entry for this database."""
+        if isinstance(self.server, VictoriaMetricsServer):
+            return (
+                f'[[ingest.sinks]]\nkind = "influxdb-v2"\nurl = "{self.server.url}"\n'
+                'org = "bench"\nbucket = "bench"\n'
+            )
+        return (
+            f'[[ingest.sinks]]\nkind = "influxdb-v1"\nurl = "{self.server.url}"\n'
+            f'database = "{INFLUX_DATABASE}"\n'
+        )
+
+    def count(self, entrance: str) -> int:
+        """Readings of one entrance stored in the database."""
+        if isinstance(self.server, VictoriaMetricsServer):
+            return _vm_count(self.server, entrance)
+        if INFLUX_DATABASE not in self.server.databases():
+            return 0
+        body = self.server.query(
+            f'SELECT count("seq") FROM "screening" WHERE "entrance" = \'{entrance}\'',
+            INFLUX_DATABASE,
+        )
+        rows = [row for r in body["results"] for s in r.get("series", []) for row in s["values"]]
+        return int(rows[0][1]) if rows else 0
+
+    def settled_count(self, entrance: str, expected: int, timeout_s: float = 20.0) -> int:
+        """Poll until ``expected`` readings are visible (VictoriaMetrics shows a sample about 1 s
+        after its write), then count again a moment later, so late extras would show; the last
+        count on timeout."""
+        deadline = time.monotonic() + timeout_s
+        count = self.count(entrance)
+        while count < expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+            count = self.count(entrance)
+        if count == expected:
+            time.sleep(1.0)
+            count = self.count(entrance)
+        return count
+
+    @property
+    def title(self) -> str:
+        """Its name in figures."""
+        return "VictoriaMetrics" if self.kind == "victoria-metrics" else "InfluxDB 1.x"
+
+
+class Servers:
+    """Mosquitto brokers and a time-series database in a work directory; stopped on exit."""
+
+    def __init__(
+        self,
+        work: Path,
+        brokers: int = 1,
+        extra_config: tuple[str, ...] = (),
+        sink: str = "victoria-metrics",
+    ) -> None:
         self.work = work
         self.brokers = [
             # Persistence saved every 60 s as shipped (thermogate/defaults/mosquitto.conf), not
@@ -50,20 +117,20 @@ class Servers:
             )
             for i in range(brokers)
         ]
-        self.vm = VictoriaMetricsServer(work / "vm")
+        self.store = Store(work, sink)
 
     def __enter__(self) -> Servers:
         try:
             for broker in self.brokers:
                 broker.start()
-            self.vm.start()
+            self.store.server.start()
         except BaseException:
             self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.vm.stop()
+        self.store.server.stop()
         for broker in self.brokers:
             broker.stop()
 
@@ -79,7 +146,7 @@ class GatewayProcess:
         self,
         work: Path,
         broker: MosquittoServer,
-        vm: VictoriaMetricsServer,
+        store: Store,
         *,
         gateway_id: str = "bench-gw",
         batch_max: int | None = None,
@@ -108,12 +175,7 @@ id = "{gateway_id}"
 accept_unknown_devices = true
 state_dir = "{work / "gateway-state"}"
 metrics_port = {self.metrics_port}
-{batching}[[ingest.sinks]]
-kind = "influxdb-v2"
-url = "{vm.url}"
-org = "bench"
-bucket = "bench"
-[log]
+{batching}{store.sink_toml()}[log]
 level = "WARNING"
 """,
             encoding="utf-8",
@@ -236,7 +298,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def vm_count(vm: VictoriaMetricsServer, entrance: str) -> int:
+def _vm_count(vm: VictoriaMetricsServer, entrance: str) -> int:
     """Readings of one entrance stored in VictoriaMetrics (samples of ``screening_seq``).
 
     A PromQL count over the last 3 hours (synthetic event times lie up to an hour back),
@@ -251,22 +313,6 @@ def vm_count(vm: VictoriaMetricsServer, entrance: str) -> int:
         raise RuntimeError(f"VictoriaMetrics query failed ({response.status}): {response.data!r}")
     result = json.loads(response.data)["data"]["result"]
     return int(float(result[0]["value"][1])) if result else 0
-
-
-def vm_settled_count(
-    vm: VictoriaMetricsServer, entrance: str, expected: int, timeout_s: float = 20.0
-) -> int:
-    """Poll until ``expected`` readings are visible (samples show up about 1 s after a write),
-    then count again a moment later, so late extras would show; the last count on timeout."""
-    deadline = time.monotonic() + timeout_s
-    count = vm_count(vm, entrance)
-    while count < expected and time.monotonic() < deadline:
-        time.sleep(0.5)
-        count = vm_count(vm, entrance)
-    if count == expected:
-        time.sleep(1.0)
-        count = vm_count(vm, entrance)
-    return count
 
 
 class Consumer(Protocol):
@@ -285,14 +331,14 @@ class Consumer(Protocol):
 
 
 class GatewayConsumer:
-    """The gateway: readings count when stored; confirmed by counting in VictoriaMetrics."""
+    """The gateway: readings count when stored; confirmed by counting in the database."""
 
     name = "gateway"
 
-    def __init__(self, gateway: GatewayProcess, vm: VictoriaMetricsServer) -> None:
+    def __init__(self, gateway: GatewayProcess, store: Store) -> None:
         self.gateway = gateway
         self.broker = gateway.broker
-        self.vm = vm
+        self.store = store
 
     def taken(self, batch: int) -> int:
         """The gateway's ``stored`` counter (a busy gateway may answer /metrics late)."""
@@ -304,8 +350,8 @@ class GatewayConsumer:
         raise RuntimeError(f"the gateway's /metrics did not answer; {self.gateway.log_tail()}")
 
     def confirm(self, load: Load) -> int:
-        """Readings of the step found in VictoriaMetrics."""
-        return vm_settled_count(self.vm, load.entrance, load.readings)
+        """Readings of the step found in the database."""
+        return self.store.settled_count(load.entrance, load.readings)
 
 
 def _bare_main(host: str, port: int, ready: Any, received: Any) -> None:

@@ -3,15 +3,15 @@
     python bench/bench_alert_latency.py --rate 8000   # runs at half of the given rate
     python bench/bench_alert_latency.py               # first finds the highest rate itself
 
-Real Mosquitto and VictoriaMetrics, the gateway as its own process (batching defaults of the
-tree), publisher processes offering single-reading messages at QoS 1 at half of ``--rate``
-(the highest sustained single-reading rate, from ``bench_throughput.py --mode single``; without
-it, a short ramp of the gateway alone finds it first). Among normal readings, a share
-``--very-high`` are at 41.0 °C, above ``engine.very_high_c``, so the engine raises ``fever`` at
-once; their ``ts`` is the wall clock when published. A subscriber to
-``thermogate/v1/alerts/+`` notes when each alert arrives. Prints the step's figures (every
-reading stored?), the number of alerts expected and received, and the latency p50, p95, p99
-and max. Not a test.
+Real Mosquitto and VictoriaMetrics (``--sink influxdb-v1``: InfluxDB 1.x), the gateway as its
+own process (batching defaults of the tree), publisher processes offering single-reading
+messages at QoS 1 at half of ``--rate`` (the highest sustained single-reading rate, from
+``bench_throughput.py --mode single``; without it, a short ramp of the gateway alone finds it
+first). Among normal readings, a share ``--very-high`` are at 41.0 °C, above
+``engine.very_high_c``, so the engine raises ``fever`` at once; their ``ts`` is the wall clock
+when published. A subscriber to ``thermogate/v1/alerts/+`` notes when each alert arrives. Prints
+the step's figures (every reading stored?), the number of alerts expected and received, and the
+latency p50, p95, p99 and max. Not a test.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import paho.mqtt.client as paho
-from _harness import GatewayConsumer, GatewayProcess, Servers, stop_on_sigterm
+from _harness import SINKS, GatewayConsumer, GatewayProcess, Servers, stop_on_sigterm
 from _load import mqtt_client
 from _search import RateSearch, interleave, load_for, print_step, run_step
 from servers import MosquittoServer
@@ -92,6 +92,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for alerts")
     parser.add_argument("--search-start", type=float, default=3000.0)
     parser.add_argument("--search-duration", type=float, default=10.0)
+    parser.add_argument("--sink", choices=SINKS, default="victoria-metrics", help="database")
     parser.add_argument("--batch-max", type=int, help="gateway.batch_max (default: the tree's)")
     parser.add_argument("--batch-wait-ms", type=int, help="gateway.batch_wait_ms (the tree's)")
     return parser.parse_args()
@@ -121,17 +122,17 @@ def main() -> None:
     stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="thermogate-bench-") as tmp:
         work = Path(tmp)
-        with Servers(work) as servers:
+        with Servers(work, sink=args.sink) as servers:
             broker = servers.brokers[0]
             gateway = GatewayProcess(
                 work,
                 broker,
-                servers.vm,
+                servers.store,
                 batch_max=args.batch_max,
                 batch_wait_ms=args.batch_wait_ms,
             )
             with gateway, AlertListener(broker) as listener:
-                consumer = GatewayConsumer(gateway, servers.vm)
+                consumer = GatewayConsumer(gateway, servers.store)
                 highest = args.rate if args.rate else _measure_rate(args, consumer)
                 rate = highest / 2
                 print(

@@ -2,18 +2,19 @@
 
     python bench/bench_backlog_rss.py [--readings 1000000] [--batch 200]
 
-Real Mosquitto and VictoriaMetrics, the gateway as its own process (batching defaults of the
-tree). The gateway starts once, so the broker holds its persistent session, and stops; then
-publisher processes put ``--readings`` readings into the broker as ``ReadingBatch`` messages of
-``--batch`` readings (one device each, as edges replay their disk buffers; 200 is the edge's
-``replay_batch_max``), queued for the absent gateway. The gateway starts again and drains them.
-Mosquitto runs with the shipped settings plus ``max_queued_bytes 0``: the shipped 256 MiB cap
-on queued bytes per client would drop part of a backlog this size (about 230 bytes a reading).
+Real Mosquitto and VictoriaMetrics (``--sink influxdb-v1``: InfluxDB 1.x), the gateway as its
+own process (batching defaults of the tree). The gateway starts once, so the broker holds its
+persistent session, and stops; then publisher processes put ``--readings`` readings into the
+broker as ``ReadingBatch`` messages of ``--batch`` readings (one device each, as edges replay
+their disk buffers; 200 is the edge's ``replay_batch_max``), queued for the absent gateway. The
+gateway starts again and drains them. Mosquitto runs with the shipped settings plus
+``max_queued_bytes 0``: the shipped 256 MiB cap on queued bytes per client would drop part of a
+backlog this size (about 230 bytes a reading).
 
 Prints the gateway's resident memory idle and its peak while draining (VmHWM from
 /proc/<pid>/status, and the highest VmRSS sampled every 0.1 s), the time to drain (from the
 process start, and from when its /metrics answers, about when it connects), and the readings
-found in VictoriaMetrics, that is whether anything was lost. Not a test.
+found in the database, that is whether anything was lost. Not a test.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import GatewayProcess, Servers, stop_on_sigterm, vm_settled_count
+from _harness import SINKS, GatewayProcess, Servers, stop_on_sigterm
 from _load import Load, publishing
 
 UNLIMITED_QUEUE = ("max_queued_bytes 0",)
@@ -41,6 +42,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--persons", type=int, default=5000, help="people (0: nobody known)")
     parser.add_argument("--suspicious", type=float, default=0.01, help="share at 38.0 °C")
     parser.add_argument("--timeout", type=float, default=900.0, help="longest drain, s")
+    parser.add_argument("--sink", choices=SINKS, default="victoria-metrics", help="database")
     parser.add_argument("--batch-max", type=int, help="gateway.batch_max (default: the tree's)")
     parser.add_argument("--batch-wait-ms", type=int, help="gateway.batch_wait_ms (the tree's)")
     return parser.parse_args()
@@ -61,11 +63,11 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="thermogate-bench-") as tmp:
         work = Path(tmp)
-        with Servers(work, extra_config=UNLIMITED_QUEUE) as servers:
+        with Servers(work, extra_config=UNLIMITED_QUEUE, sink=args.sink) as servers:
             gateway = GatewayProcess(
                 work,
                 servers.brokers[0],
-                servers.vm,
+                servers.store,
                 batch_max=args.batch_max,
                 batch_wait_ms=args.batch_wait_ms,
             )
@@ -99,7 +101,8 @@ def main() -> None:
                     time.sleep(0.1)
                 drained = time.monotonic()
                 _, hwm = gateway.memory_kb()
-                found = vm_settled_count(servers.vm, load.entrance, load.readings)
+                found = servers.store.settled_count(load.entrance, load.readings)
+                title = servers.store.title
                 dead = gateway.counter("dead_letters")
             finally:
                 gateway.stop()
@@ -115,7 +118,7 @@ def main() -> None:
         )
     else:
         print(f"  NOT drained after {args.timeout:.0f} s: {stored:,} stored")
-    print(f"  stored {stored:,}, in VictoriaMetrics {found:,} of {load.readings:,}", end="")
+    print(f"  stored {stored:,}, in {title} {found:,} of {load.readings:,}", end="")
     print(f", lost {load.readings - found:,}, dead letters {dead}")
 
 
