@@ -1,5 +1,6 @@
-"""What the end-to-end benchmarks share: real servers, the gateway as its own process, counting
-in VictoriaMetrics, and the consumers a load is offered to (the gateway, a bare paho subscriber).
+"""What the end-to-end benchmarks share: real servers, the gateway as its own process, exact
+counts in its database (VictoriaMetrics or InfluxDB 1.x), and the consumers a load is offered to
+(the gateway, a bare paho subscriber).
 
 Imported by ``bench/bench_throughput.py``, ``bench/bench_alert_latency.py`` and
 ``bench/bench_backlog_rss.py`` (with ``_load.py``, the publishers, and ``_search.py``, the
@@ -136,7 +137,7 @@ class Servers:
 
 
 class GatewayProcess:
-    """``thermogate gateway`` as its own process, configured for a broker and VictoriaMetrics.
+    """``thermogate gateway`` as its own process, configured for a broker and a database.
 
     Batching settings left as ``None`` keep the defaults of the gateway in the tree, so the
     figures are those of the code as shipped. ``/metrics`` is on, for its counters.
@@ -261,18 +262,15 @@ level = "WARNING"
         return fields["VmRSS"], fields["VmHWM"]
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM (a clean stop keeps the persistent session), SIGKILL the group if stuck."""
+        """SIGTERM (a clean stop keeps the persistent session); SIGKILL its group if stuck."""
         process, self._process = self._process, None
-        if process is not None:
-            if process.poll() is None:
-                _signal_group(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    _signal_group(process.pid, signal.SIGKILL)
-                    process.wait(10.0)
-            with contextlib.suppress(ProcessLookupError):
-                _signal_group(process.pid, signal.SIGKILL)  # anything it left behind
+        if process is not None and process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait(10.0)
         if self._log is not None:
             self._log.close()
             self._log = None
