@@ -31,6 +31,7 @@ from thermogate.gateway.columns import (
     to_points,
 )
 from thermogate.gateway.engine import DecisionEngine
+from thermogate.gateway.engine.factorize import factorize
 from thermogate.gateway.engine_alerts import alert_for
 from thermogate.gateway.intake import Envelope
 from thermogate.gateway.outdoor import OutdoorFeed
@@ -47,12 +48,12 @@ _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 def latest_per_device(table: ReadingTable) -> dict[str, dt.datetime]:
     """The newest event time of each device in the batch (for the liveness monitor)."""
-    devices, codes = np.unique(np.asarray(table.device_id, dtype=object), return_inverse=True)
+    devices, codes = factorize(table.device_id)
     newest = np.full(len(devices), np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(newest, codes, table.event_ms)
     return {
-        str(device): _EPOCH + int(ms) * _ONE_MS
-        for device, ms in zip(devices.tolist(), newest.tolist(), strict=True)
+        device: _EPOCH + int(ms) * _ONE_MS
+        for device, ms in zip(devices, newest.tolist(), strict=True)
     }
 
 

@@ -94,8 +94,17 @@ def _float_fragments(key: str, column: npt.NDArray[np.float64]) -> list[str]:
     """``,key=value`` for each finite value of a column, ``""`` where absent."""
     values = np.asarray(column, dtype=np.float64)
     prefix = f",{escape_key(key)}="
-    out = [prefix + text for text in map(repr, values.tolist())]
+    # Readings repeat their values (a tenth of a degree, a battery percentage): each distinct
+    # value is formatted once.
     finite = np.isfinite(values)
+    if finite.all():
+        listed = values.tolist()
+    else:
+        if not finite.any():
+            return [""] * len(values)
+        listed = np.where(finite, values, 0.0).tolist()  # NaN is never equal to itself
+    texts: dict[float, str] = {}
+    out = [texts.get(v) or texts.setdefault(v, prefix + repr(v)) for v in listed]
     if not finite.all():
         for index in np.flatnonzero(~finite).tolist():
             out[index] = ""

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from thermogate.config import CalibrationSettings, EngineSettings, ThresholdSettings
 from thermogate.contract import DeviceKind, Placement, Site
+from thermogate.gateway.engine.factorize import factorize
 
 DEFAULT_CALIBRATIONS: tuple[CalibrationSettings, ...] = (
     # Fitted on the FDA face/oral data, both cameras pooled, least squares of oral on the
@@ -109,10 +110,8 @@ class Calibrator:
         n = temp_c.shape[0]
         offset, slope = np.zeros(n), np.ones(n)
         coef, ref, threshold = np.zeros(n), np.zeros(n), np.zeros(n)
-        keys = [f"{k}|{s}|{p}" for k, s, p in zip(kind, site, placement, strict=True)]
-        unique, inverse = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
-        for index, key in enumerate(unique.tolist()):
-            k, s, p = str(key).split("|")
+        unique, inverse = factorize(list(zip(kind, site, placement, strict=True)))
+        for index, (k, s, p) in enumerate(unique):
             rows = inverse == index
             c = self.coefficients(k, s, p)
             offset[rows], slope[rows] = c.offset_c, c.slope

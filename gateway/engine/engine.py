@@ -42,6 +42,7 @@ from thermogate.gateway.engine.health import FAULTS, DeviceHealth, DeviceHealthM
 from thermogate.gateway.engine.replication import EngineDelta, History, merge_windows
 from thermogate.gateway.engine.state import EngineStore, OpenRecheckRow
 
+_DECISION_WORDS: Final = np.array(DECISION_LABELS, dtype=object)
 MAX_OPEN_RECHECKS: Final = 100_000
 PHYSICAL_MIN_C: Final = 25.0
 """Below this (calibrated) a reading is not a body at all and stays out of device baselines."""
@@ -138,7 +139,8 @@ class EngineOutput:
 
     def decision_labels(self) -> list[str]:
         """Decision words, one per row."""
-        return [DECISION_LABELS[c] for c in self.decision.tolist()]
+        labels: list[str] = _DECISION_WORDS[self.decision].tolist()
+        return labels
 
     def reason_labels(self) -> list[str]:
         """Reason sentences, one per row."""

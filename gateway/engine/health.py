@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from thermogate.config import EngineSettings
+from thermogate.gateway.engine.factorize import factorize
 
 MIN_PEERS: Final = 2
 """Peers needed before a device is judged: with one, either of the two may have moved."""
@@ -134,10 +135,10 @@ class DeviceHealthMonitor:
         n = ts_ms.shape[0]
         if n == 0:
             return HealthVerdict(np.zeros(0, np.bool_), np.zeros(0, np.bool_), [])
-        devices, codes = np.unique(np.asarray(device_id, dtype=object), return_inverse=True)
-        names = [str(d) for d in devices.tolist()]
-        firsts = np.unique(codes, return_index=True)[1]
-        for code, row in zip(range(len(names)), firsts.tolist(), strict=True):
+        names, codes = factorize(device_id)
+        firsts = np.full(len(names), n, dtype=np.intp)
+        np.minimum.at(firsts, codes, np.arange(n))
+        for code, row in enumerate(firsts.tolist()):
             if names[code] not in self._devices:
                 self._devices[names[code]] = _Device(
                     building[row],
