@@ -5,6 +5,8 @@ Each successful fetch replaces the cache file atomically (written to a temporary
 flushed to disk, then renamed), so a crash never leaves half a file. When the service cannot
 be reached, or answers an error, the last cached copy is returned with ``from_cache=True``;
 only when there is no cache at all does :class:`RecordsUnavailableError` reach the caller.
+It also sends decided readings and alerts (:meth:`RecordsClient.send_readings`,
+:meth:`RecordsClient.send_alert`); those are not cached and raise when the service is down.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Final, Generic, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from thermogate.records.wire import People, Registry
+from thermogate.contract.messages import Alert, encode
+from thermogate.records.wire import AlertTaken, People, ReadingsIn, ReadingsResult, Registry
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,22 @@ class RecordsClient:
         """Pseudonymous id -> building, unit, grid unit (no names, no cards)."""
         return self._fetch("/integration/people", PEOPLE_FILE, People)
 
+    def send_readings(self, readings: ReadingsIn) -> ReadingsResult:
+        """Post decided readings (daily checks, returns from leave); raises on failure.
+
+        Not cached: the caller keeps what it could not send and tries again later (the
+        service counts each reading id once, so a resend changes nothing).
+        """
+        body = readings.model_dump_json().encode("utf-8")
+        return ReadingsResult.model_validate_json(self._post("/integration/readings", body))
+
+    def send_alert(self, alert: Alert) -> AlertTaken:
+        """Post an alert (to the lifecycle and the person's case); raises on failure."""
+        return AlertTaken.model_validate_json(self._post("/integration/alerts", encode(alert)))
+
+    def _post(self, path: str, body: bytes) -> bytes:
+        return self._authorised("POST", path, body)
+
     def _fetch(self, path: str, name: str, model: type[T]) -> Fetched[T]:
         try:
             value = model.model_validate_json(self._get(path))
@@ -91,10 +110,16 @@ class RecordsClient:
         return Fetched(value, from_cache=False)
 
     def _get(self, path: str) -> bytes:
+        return self._authorised("GET", path, None)
+
+    def _authorised(self, method: str, path: str, body: bytes | None) -> bytes:
         for attempt in range(2):
             if self._token is None:
                 self._token = self._login()
-            response = self._http.get(path, headers={"Authorization": f"Bearer {self._token}"})
+            headers = {"Authorization": f"Bearer {self._token}"}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            response = self._http.request(method, path, content=body, headers=headers)
             if response.status_code == httpx.codes.UNAUTHORIZED and attempt == 0:
                 self._token = None  # expired: log in again once
                 continue

@@ -15,9 +15,11 @@ import pytest
 from records_rig import BACKEND_PARAMS, RecordsRig, database_url, make_site, running_records
 
 from thermogate.alerts.lifecycle.routing import Roster
+from thermogate.contract.messages import Alert, AlertKind, Placement, Severity
 from thermogate.records.client import RecordsClient, RecordsUnavailableError
 from thermogate.records.db.engine import make_engine, make_sessions
 from thermogate.records.roster_routing import SqlRoster
+from thermogate.records.wire import DecidedReading, ReadingsIn
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -153,3 +155,47 @@ def test_routing_tells_the_liaison_and_desk_first_then_escalates(
     assert later.first == ()
     assert [c.contact_id for c in later.escalation] == ["P1", "L1"]
     assert (unknown.first, unknown.escalation) == ((), ())
+
+
+def test_the_client_sends_readings_and_alerts(db_url: str, tmp_path: Path) -> None:
+    at = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai: the morning slot
+    with running_records(db_url, tmp_path) as rig:
+        prepare(rig)
+        with rig.client() as admin:
+            person = admin.get("/students/S001").json()["person_id"]
+        reading = DecidedReading(
+            reading_id="hh-w2-main-1:5",
+            person_id=person,
+            ts=at,
+            building="wenyuan-2",
+            placement=Placement.DOOR,
+            temp_c=37.9,
+            adjusted_c=38.1,
+            decision="fever",
+        )
+        alert = Alert(
+            alert_id="fever:hh-w2-main-1:5",
+            kind=AlertKind.FEVER,
+            severity=Severity.CRITICAL,
+            building="wenyuan-2",
+            person_id=person,
+            temp_c=37.9,
+            ts=at,
+            raised_at=at,
+            message="confirmed fever",
+        )
+        with RecordsClient(rig.url, "gw", "gw-password", tmp_path / "cache") as client:
+            sent = client.send_readings(ReadingsIn(readings=[reading]))
+            taken = client.send_alert(alert)
+        with rig.client() as admin:
+            [check] = admin.get("/screening/checks", params={"day": "2026-03-02"}).json()
+            case = admin.get(f"/cases/{taken.case_id}").json()
+    assert (sent.checks, sent.returns, sent.unknown) == (1, 0, 0)
+    assert (check["student_no"], check["abnormal"], check["temp_c"]) == ("S001", True, 38.1)
+    assert (taken.lifecycle, taken.case_opened) == (None, True)
+    assert case["student_no"] == "S001"
+    with (
+        RecordsClient(rig.url, "gw", "gw-password", tmp_path / "cache", timeout_s=1) as client,
+        pytest.raises(httpx.HTTPError),
+    ):
+        client.send_alert(alert)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
 
 from thermogate.contract.messages import Alert
 from thermogate.records import lifecycle
@@ -19,22 +18,11 @@ from thermogate.records.api.errors import responses
 from thermogate.records.audit import audit
 from thermogate.records.security.roles import Principal, Role
 from thermogate.records.services.cases import NotACaseError, open_from_alert
+from thermogate.records.wire import AlertTaken
 
 router = APIRouter(tags=["integration"])
 
 Sender = Annotated[Principal, Depends(require(Role.GATEWAY, Role.ADMIN))]
-
-
-class AlertTaken(BaseModel):
-    """What the alert did here."""
-
-    lifecycle: str | None
-    """The lifecycle's outcome (opened, updated, duplicate, closed, ignored); empty when the
-    lifecycle does not run in this service."""
-    lifecycle_alert_id: int | None
-    case_id: int | None
-    """The person's fever case, when the alert is about a person."""
-    case_opened: bool
 
 
 @router.post("/integration/alerts", responses=responses(403))

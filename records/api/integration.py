@@ -8,10 +8,7 @@ leave by the next entrance reading. The ``gateway`` role (or an admin) calls the
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from thermogate.contract.messages import Placement
@@ -19,47 +16,18 @@ from thermogate.records.api.deps import ContextDep, IntegrationUser, NowDep, Ses
 from thermogate.records.api.errors import responses
 from thermogate.records.api.places import device_rows
 from thermogate.records.audit import audit
-from thermogate.records.fields import Instant, SlugText, TempC
 from thermogate.records.models import Building, DormUnit, GridUnit, Student
 from thermogate.records.services.leave import close_by_reading
 from thermogate.records.services.screening import record_check
-from thermogate.records.wire import People, PersonPlace, Registry
+from thermogate.records.wire import (
+    People,
+    PersonPlace,
+    ReadingsIn,
+    ReadingsResult,
+    Registry,
+)
 
 router = APIRouter(tags=["integration"])
-
-PersonId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-ReadingId = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.:-]+$")]
-MAX_READINGS = 5000
-
-
-class DecidedReading(BaseModel):
-    """A reading after the gateway's decision."""
-
-    reading_id: ReadingId
-    person_id: PersonId
-    ts: Instant
-    building: SlugText
-    placement: Placement
-    temp_c: TempC | None = None
-    adjusted_c: TempC | None = None
-    decision: Literal["normal", "recheck", "fever", "invalid"]
-
-
-class ReadingsIn(BaseModel):
-    """A batch of decided readings."""
-
-    readings: Annotated[list[DecidedReading], Field(min_length=1, max_length=MAX_READINGS)]
-
-
-class ReadingsResult(BaseModel):
-    """What the batch changed."""
-
-    checks: int
-    """Daily checks recorded."""
-    returns: int
-    """Leaves closed by an entrance reading."""
-    unknown: int
-    """Readings of pseudonymous ids not on the register (visitors, lost cards)."""
 
 
 @router.get("/integration/registry", responses=responses(403))
