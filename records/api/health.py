@@ -24,5 +24,6 @@ class Health(BaseModel):
 
 @router.get("/health")
 def health() -> Health:
-    """Answer while the process serves requests; it checks no dependency (there is none yet)."""
+    """Answer while the process serves requests (liveness: the database is not checked, so a
+    database hiccup does not get the service restarted)."""
     return Health(status="ok", service=SERVICE_NAME, version=thermogate.__version__)

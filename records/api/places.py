@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from thermogate.contract.messages import DeviceKind, Placement, Site
@@ -17,6 +17,7 @@ from thermogate.records.api.errors import conflict, responses, unprocessable
 from thermogate.records.fields import Key, Name, SlugText
 from thermogate.records.models import Building, Device, DormUnit, Entrance, Room
 from thermogate.records.services import lookup
+from thermogate.records.services.places import RoomIn
 from thermogate.records.wire import Calibration, DeviceIn
 
 router = APIRouter(tags=["places"])
@@ -39,15 +40,6 @@ class UnitIn(BaseModel):
 
 class UnitOut(UnitIn):
     """A dorm unit."""
-
-
-class RoomIn(BaseModel):
-    """A room of a building, in a dorm unit."""
-
-    building: SlugText
-    number: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,16}$")]
-    unit: Key
-    beds: Annotated[int, Field(ge=1, le=12)] = 2
 
 
 class EntranceIn(BaseModel):
