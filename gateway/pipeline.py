@@ -37,6 +37,7 @@ from thermogate.gateway.intake import Envelope
 from thermogate.gateway.outdoor import OutdoorFeed
 from thermogate.gateway.validate import Checked, MessageValidator, Refusal
 from thermogate.ingest import Ingestor, WriteRejected
+from thermogate.ingest.points import ScreeningPoints
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,23 @@ class GatewayStats:
     """Messages of the batch being processed: received, not yet acknowledged."""
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A batch checked and decided, waiting to be stored and acknowledged."""
+
+    envelopes: list[Envelope]
+    checked: Checked
+    points: ScreeningPoints | None
+    """None when nothing in the batch is to be stored."""
+    alerts: list[Alert]
+    """Raised once the batch is stored."""
+    started: float
+
+
 class BatchProcessor:
-    """Processes batches of envelopes; acknowledges through ``ack`` when all is safe."""
+    """Processes batches of envelopes in two stages (:meth:`prepare`, then :meth:`finish`),
+    which the gateway runs on two threads so one batch is stored while the next is decided;
+    acknowledges through ``ack`` when all is safe."""
 
     def __init__(
         self,
@@ -121,11 +137,47 @@ class BatchProcessor:
 
     def process(self, envelopes: list[Envelope]) -> None:
         """Run one batch end to end; raises if storage was aborted (nothing acknowledged)."""
+        self.finish(self.prepare(envelopes))
+
+    def prepare(self, envelopes: list[Envelope]) -> Prepared:
+        """First stage: check, decide, build the storage batch (CPU only, no waiting)."""
         started = time.perf_counter()
         with self._lock:
-            self.stats.in_process = len(envelopes)
+            self.stats.in_process += len(envelopes)
         checked = self._validator.check(envelopes)
-        fevers = self._store(checked)
+        table = checked.table
+        if not len(table):
+            return Prepared(envelopes, checked, None, [], started)
+        reading_id = table.reading_id
+        decisions = self._engine.decide(to_engine_input(table, reading_id, self._outdoor))
+        lags = lag_ms(table, checked.received_ns)
+        with self._lock:
+            self.stats.last_lag_ms_max = float(lags.max())
+        clock = clock_flags(lags, self._settings.max_future_skew_s, self._settings.max_past_skew_s)
+        flagged = sum(flag is not None for flag in clock)
+        if flagged:
+            log.warning(
+                "readings with event times beyond the skew bounds, stored flagged",
+                extra={"readings": flagged},
+            )
+        alerts = [
+            alert
+            for e in decisions.events
+            if (
+                alert := alert_for(
+                    e, None if e.row is None else table.reading(e.row), self._registry
+                )
+            )
+            is not None
+        ]
+        points = to_points(table, reading_id, lags, decisions, clock)
+        return Prepared(envelopes, checked, points, alerts, started)
+
+    def finish(self, prepared: Prepared) -> None:
+        """Second stage: store, alert, dead-letter, then acknowledge; raises if storage was
+        aborted (nothing acknowledged)."""
+        checked, envelopes = prepared.checked, prepared.envelopes
+        fevers = self._store(prepared)
         for alert in fevers:
             self._alerts.raise_alert(alert)
         self._dead_letter_all(checked.refusals)
@@ -141,29 +193,17 @@ class BatchProcessor:
             self.stats.dead_letters += len(checked.refusals)
             self.stats.alerts += len(fevers)
             self.stats.batches += 1
-            self.stats.last_batch_ms = (time.perf_counter() - started) * 1000
+            self.stats.last_batch_ms = (time.perf_counter() - prepared.started) * 1000
             self.stats.last_batch_readings = checked.count + len(checked.refusals)
-            self.stats.in_process = 0
+            self.stats.in_process = max(0, self.stats.in_process - len(envelopes))
 
-    def _store(self, checked: Checked) -> list[Alert]:
-        """Decide over the batch and store it; return the alerts to raise."""
-        table = checked.table
-        if not len(table):
+    def _store(self, prepared: Prepared) -> list[Alert]:
+        """Store the batch; the alerts to raise once it is stored."""
+        checked, table = prepared.checked, prepared.checked.table
+        if prepared.points is None:
             return []
-        reading_id = table.reading_id
-        decisions = self._engine.decide(to_engine_input(table, reading_id, self._outdoor))
-        lags = lag_ms(table, checked.received_ns)
-        with self._lock:
-            self.stats.last_lag_ms_max = float(lags.max())
-        clock = clock_flags(lags, self._settings.max_future_skew_s, self._settings.max_past_skew_s)
-        flagged = sum(flag is not None for flag in clock)
-        if flagged:
-            log.warning(
-                "readings with event times beyond the skew bounds, stored flagged",
-                extra={"readings": flagged},
-            )
         try:
-            self._ingestor.store(to_points(table, reading_id, lags, decisions, clock))
+            self._ingestor.store(prepared.points)
         except WriteRejected as exc:
             # The database will never take these points: keep them as dead letters rather
             # than hold up the flow behind them.
@@ -174,14 +214,11 @@ class BatchProcessor:
                 topic = readings_topic(reading.building, reading.entrance, reading.device_id)
                 checked.refusals.append(Refusal(topic, encode(reading), reason))
             checked.table = ReadingTable.empty()
+            prepared.points = None
             return []
         if self._heard is not None:
             self._heard(latest_per_device(table))
-        alerts = (
-            alert_for(e, None if e.row is None else table.reading(e.row), self._registry)
-            for e in decisions.events
-        )
-        return [alert for alert in alerts if alert is not None]
+        return prepared.alerts
 
     def expire(self, now: dt.datetime) -> int:
         """Escalate re-checks whose window ran out; the number of alerts raised."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ from thermogate.gateway.intake import Envelope, Intake
 from thermogate.gateway.liveness import LivenessDriver, LivenessMonitor
 from thermogate.gateway.outdoor import WEATHER_PREFIX, OutdoorFeed
 from thermogate.gateway.own_metrics import GatewayFigures, GatewayMetrics
-from thermogate.gateway.pipeline import BatchProcessor, GatewayStats
+from thermogate.gateway.pipeline import BatchProcessor, GatewayStats, Prepared
 from thermogate.gateway.sharing import StateSharing
 from thermogate.gateway.validate import MessageValidator
 from thermogate.ingest import IngestAborted, build_ingestor
@@ -132,6 +133,11 @@ class Gateway:
         self.metrics_port: int | None = None
         """The port /metrics is served on (None: off)."""
         self._worker = threading.Thread(target=self._run, name="gateway-batches", daemon=True)
+        # One decided batch waits while another is stored: the next is decided meanwhile.
+        self._stage: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
+        self._storer = threading.Thread(
+            target=self._store_batches, name="gateway-store", daemon=True
+        )
 
     @property
     def stats(self) -> GatewayStats:
@@ -140,6 +146,7 @@ class Gateway:
 
     def start(self) -> None:
         """Connect and start processing."""
+        self._storer.start()
         self._worker.start()
         self._liveness_driver.start()
         self.edge_metrics.start()
@@ -164,6 +171,7 @@ class Gateway:
         """Finish the batch in hand, publish ``stopped``, disconnect, close the sinks."""
         self._stop.set()
         self._worker.join(timeout)
+        self._storer.join(timeout)
         self._liveness_driver.stop(timeout)
         self.edge_metrics.stop(timeout)
         self.metrics.stop(timeout)
@@ -239,6 +247,13 @@ class Gateway:
         return self._mqtt.publish(topic, payload, qos=1)
 
     def _run(self) -> None:
+        """The first stage: take a batch, check and decide it, hand it to the storer."""
+        try:
+            self._prepare_batches()
+        finally:
+            self._hand_over(None)  # tells the storer that nothing more comes
+
+    def _prepare_batches(self) -> None:
         config = self._settings.gateway
         next_expiry = time.monotonic()
         last_batch = -IDLE_AFTER_S
@@ -255,19 +270,50 @@ class Gateway:
                 # After taking the batch: every change the broker delivered before these
                 # readings is applied before they are decided.
                 self.sharing.apply_received()
-            if batch:
-                last_batch = time.monotonic()
             if not batch:
                 continue
+            last_batch = time.monotonic()
             while True:
                 try:
-                    self._processor.process(batch)
+                    prepared = self._processor.prepare(batch)
+                    break
+                except Exception:  # keep the gateway alive; nothing of it is acknowledged
+                    log.exception("batch failed, retrying it", extra={"messages": len(batch)})
+                    if self._stop.wait(BATCH_RETRY_S):
+                        return
+            if not self._hand_over(prepared):
+                return
+
+    def _hand_over(self, prepared: Prepared | None) -> bool:
+        """Queue a decided batch for the storer (waits while it is busy); False if stopping."""
+        while self._storer.is_alive():
+            try:
+                self._stage.put(prepared, timeout=0.2)
+            except queue.Full:
+                if self._stop.is_set() and prepared is not None:
+                    return False
+                continue
+            return True
+        return False
+
+    def _store_batches(self) -> None:
+        """The second stage: store, alert and acknowledge each decided batch, in order."""
+        while True:
+            prepared = self._stage.get()
+            if prepared is None:
+                return
+            while True:
+                try:
+                    self._processor.finish(prepared)
                     break
                 except IngestAborted:
                     log.info("stopping with a batch not stored; the broker will redeliver it")
                     return
                 except Exception:  # keep the gateway alive; nothing of it is acknowledged
-                    log.exception("batch failed, retrying it", extra={"messages": len(batch)})
+                    log.exception(
+                        "storing a batch failed, retrying it",
+                        extra={"messages": len(prepared.envelopes)},
+                    )
                     if self._stop.wait(BATCH_RETRY_S):
                         return
 
