@@ -77,11 +77,11 @@ _PlacementName = Literal["door", "lobby", "room"]
 _ErrorName = Literal["LO", "HI", "ERR"]
 
 
-class _Reading(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class Row(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """:class:`~thermogate.contract.Reading`'s constraints, for msgspec."""
 
     v: Literal[1]  # required: the reference decoder refuses a payload without it
-    device_id: str  # patterns: checked per column after decoding (:func:`_table`)
+    device_id: str  # patterns: checked per column after decoding (:func:`rows_table`)
     seq: _Seq
     ts: str
     site: _SiteName
@@ -99,10 +99,10 @@ class _Reading(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     v: Literal[1]
-    readings: Annotated[list[_Reading], msgspec.Meta(min_length=1, max_length=MAX_BATCH_READINGS)]
+    readings: Annotated[list[Row], msgspec.Meta(min_length=1, max_length=MAX_BATCH_READINGS)]
 
 
-_READING: Final = msgspec.json.Decoder(_Reading)
+_READING: Final = msgspec.json.Decoder(Row)
 _BATCH: Final = msgspec.json.Decoder(_Batch)
 
 assert {s.value for s in Site} == set(_SiteName.__args__)  # type: ignore[attr-defined]
@@ -246,6 +246,14 @@ def decode_columns(payload: bytes) -> ReadingTable:
 
 def decode_columns_fast(payload: bytes) -> ReadingTable | None:
     """The fast path alone: the columns, or None where the reference decoder must decide."""
+    rows = decode_rows(payload)
+    return None if rows is None else rows_table(rows)
+
+
+def decode_rows(payload: bytes) -> list[Row] | None:
+    """msgspec's structs of a payload (types, ranges, enums, unknown fields checked; the
+    patterns, times and the value-or-error rule are checked by :func:`rows_table`), or None
+    where the reference decoder must decide."""
     # A batch names its readings early ({"v":1,"readings":[...]}); try the likely shape first.
     first, second = (_BATCH, _READING) if b'"readings"' in payload[:64] else (_READING, _BATCH)
     for decoder in (first, second):
@@ -253,11 +261,12 @@ def decode_columns_fast(payload: bytes) -> ReadingTable | None:
             decoded = decoder.decode(payload)
         except (msgspec.ValidationError, msgspec.DecodeError):
             continue
-        return _table(decoded.readings if isinstance(decoded, _Batch) else [decoded])
+        return list(decoded.readings) if isinstance(decoded, _Batch) else [decoded]
     return None
 
 
-def _table(rows: list[_Reading]) -> ReadingTable | None:
+def rows_table(rows: Sequence[Row]) -> ReadingTable | None:
+    """The columns of decoded rows, or None when one of them is not exactly convertible."""
     n = len(rows)
     temp = [r.temp_c for r in rows]
     error = [r.error for r in rows]
