@@ -115,3 +115,9 @@ def test_the_audit_log_is_for_admins(rig: RecordsRig) -> None:
     assert [(e["action"], e["resource"]) for e in entries] == [("read", "screening_check")]
     with rig.add_user("doc", "clinic") as clinic:
         assert clinic.get("/audit").status_code == 403
+
+
+def test_tokens_follow_the_service_clock_even_ahead_of_the_system_clock(rig: RecordsRig) -> None:
+    rig.clock.set(dt.datetime.now(dt.UTC) + dt.timedelta(days=400))
+    with rig.client() as admin:
+        assert admin.get("/auth/me").status_code == 200
