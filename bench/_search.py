@@ -31,7 +31,8 @@ class Step:
     """From the scheduled end of the offered load to the last reading taken (inf: never)."""
     backlog_max: int
     backlog_trend: float
-    """Least-squares slope of (acknowledged to publishers - taken), readings/s."""
+    """Trend of the troughs of (acknowledged to publishers - taken) in the step's second half,
+    readings/s."""
     behind_s: float
     passed: bool
     why: str
@@ -51,6 +52,25 @@ def _idle(consumer: Consumer, batch: int, quiet_s: float = 1.0, timeout_s: float
             break
         count = again
     return count
+
+
+def _trough_trend(points: Sequence[tuple[float, float]], bin_s: float = 2.0) -> float:
+    """Trend of the backlog's troughs, readings/s: the least each ``bin_s`` holds, fitted.
+
+    A consumer that stores in batches leaves a sawtooth (the backlog climbs while a batch is
+    stored, then drops); its troughs rise only when the consumer falls behind for good.
+    """
+    if len(points) < 2:
+        return 0.0
+    first, last = points[0][0], points[-1][0]
+    bins = max(3, int((last - first) / bin_s))
+    width = (last - first) / bins or 1.0
+    troughs: dict[int, tuple[float, float]] = {}
+    for t, backlog in points:
+        index = min(bins - 1, int((t - first) / width))
+        if index not in troughs or backlog < troughs[index][1]:
+            troughs[index] = (first + (index + 0.5) * width, backlog)
+    return _slope(sorted(troughs.values()))
 
 
 def _slope(points: Sequence[tuple[float, float]]) -> float:
@@ -78,9 +98,9 @@ def run_step(
 
     Passed: every reading arrived (counted by the consumer and, for the gateway, in
     VictoriaMetrics), the last one within ``grace_s`` of the scheduled end of the load, and
-    the backlog did not keep growing: over the second half of the step, its trend
-    stayed under ``growth_limit`` of the offered rate per second, or added up to less than a
-    quarter second of the load.
+    the backlog did not keep growing: over the second half of the step, the trend of its
+    troughs stayed under ``growth_limit`` of the offered rate per second, or added up to less
+    than a quarter second of the load.
     """
     batch = load.batch
     base = _idle(consumer, batch)
@@ -107,7 +127,7 @@ def run_step(
     lag = max(0.0, done_at - end)
     settled = publishers.started + max(2.0, 0.5 * (end - publishers.started))
     middle = [p for p in samples if p[0] >= settled]
-    trend = _slope(middle)
+    trend = _trough_trend(middle)
     growth = trend * (end - settled)  # over the settled part of the step
     rate = load.readings / (end - publishers.started) if end > publishers.started else math.inf
     why = []
@@ -199,18 +219,28 @@ def print_step(step: Step) -> None:
 
 
 def interleave(
-    searches: dict[str, RateSearch], run: Callable[[str, float, int], Step]
+    searches: dict[str, RateSearch],
+    run: Callable[[str, float, int], Step],
+    confirm: int = 0,
 ) -> list[Step]:
-    """Run each search's next step in turn (so background load affects all alike)."""
+    """Run each search's next step in turn (so background load affects all alike).
+
+    A failed step is run again up to ``confirm`` times, and the rate passes if any run passes:
+    on a machine shared with other work, one burst of someone else's load must not end a ramp.
+    """
     steps: list[Step] = []
     number = 0
     while any(search.next is not None for search in searches.values()):
         for name, search in searches.items():
-            if search.next is None:
+            rate = search.next
+            if rate is None:
                 continue
-            number += 1
-            step = run(name, search.next, number)
-            print_step(step)
-            steps.append(step)
-            search.record(search.next, step.passed)
+            for _ in range(1 + confirm):
+                number += 1
+                step = run(name, rate, number)
+                print_step(step)
+                steps.append(step)
+                if step.passed:
+                    break
+            search.record(rate, step.passed)
     return steps

@@ -110,6 +110,7 @@ def _measure_rate(args: argparse.Namespace, consumer: GatewayConsumer) -> float:
             grace_s=2.0,
             drain_timeout_s=60.0,
         ),
+        confirm=1,
     )
     if search.best is None:
         raise SystemExit("no rate passed; give --rate")

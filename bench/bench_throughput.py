@@ -8,11 +8,11 @@ gateway as its own process with the batching defaults of the tree, and ``--publi
 publisher processes (paho, QoS 1) offering a fixed rate for ``--duration`` seconds per step. A
 step passes when every reading arrived (the gateway's ``stored`` counter, then an exact count in
 the database), the last one within ``--grace`` seconds of the end of the load, and the backlog
-did not grow. Rates ramp up by ``--factor`` until a step fails, then bisect. In the same run,
-interleaved step by step, a bare paho subscriber (its own process and broker, QoS 1,
-acknowledging and counting, nothing else) faces the same publishers and rates. Prints each
-step's figures, the highest passing rate of each, and the gateway's percentage of the bare
-subscriber's. Not a test.
+did not grow. Rates ramp up by ``--factor`` until a step fails (after ``--confirm`` reruns),
+then bisect. In the same run, interleaved step by step, a bare paho subscriber (its own process
+and broker, QoS 1, acknowledging and counting, nothing else) faces the same publishers and
+rates. Prints each step's figures, the highest passing rate of each, and the gateway's
+percentage of the bare subscriber's. Not a test.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load per step")
     parser.add_argument("--grace", type=float, default=2.0, help="seconds to finish after it")
     parser.add_argument("--drain-timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--confirm", type=int, default=1, help="reruns of a failed step (any pass counts)"
+    )
     parser.add_argument("--publishers", type=int, default=4, help="publisher processes")
     parser.add_argument("--devices", type=int, default=50, help="devices per publisher")
     parser.add_argument("--persons", type=int, default=5000, help="people (0: nobody known)")
@@ -135,7 +138,7 @@ def _measure(args: argparse.Namespace, work: Path, batch: int) -> dict[str, Rate
                 consumers[name], load, grace_s=args.grace, drain_timeout_s=args.drain_timeout
             )
 
-        interleave(searches, run)
+        interleave(searches, run, args.confirm)
     return searches
 
 
