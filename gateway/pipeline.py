@@ -135,6 +135,11 @@ class BatchProcessor:
         self._lock = threading.Lock()
         self.stats = GatewayStats()
 
+    def set_registry(self, registry: Mapping[str, DeviceSettings]) -> None:
+        """Use a new device registry (for checks and for the places in alerts)."""
+        self._validator.set_registry(registry)
+        self._registry = registry
+
     def process(self, envelopes: list[Envelope]) -> None:
         """Run one batch end to end; raises if storage was aborted (nothing acknowledged)."""
         self.finish(self.prepare(envelopes))

@@ -37,6 +37,7 @@ from thermogate.gateway.liveness import LivenessDriver, LivenessMonitor
 from thermogate.gateway.outdoor import WEATHER_PREFIX, OutdoorFeed
 from thermogate.gateway.own_metrics import GatewayFigures, GatewayMetrics
 from thermogate.gateway.pipeline import BatchProcessor, GatewayStats, Prepared
+from thermogate.gateway.records_sync import RegistrySync
 from thermogate.gateway.sharing import StateSharing
 from thermogate.gateway.validate import MessageValidator
 from thermogate.ingest import IngestAborted, build_ingestor
@@ -132,6 +133,11 @@ class Gateway:
         )
         self.metrics_port: int | None = None
         """The port /metrics is served on (None: off)."""
+        self.records = (
+            RegistrySync(settings, self._processor.set_registry, self._stop)
+            if RegistrySync.wanted(settings)
+            else None
+        )
         self._worker = threading.Thread(target=self._run, name="gateway-batches", daemon=True)
         # One decided batch waits while another is stored: the next is decided meanwhile.
         self._stage: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
@@ -146,6 +152,8 @@ class Gateway:
 
     def start(self) -> None:
         """Connect and start processing."""
+        if self.records is not None:
+            self.records.start()
         self._storer.start()
         self._worker.start()
         self._liveness_driver.start()
@@ -172,6 +180,8 @@ class Gateway:
         self._stop.set()
         self._worker.join(timeout)
         self._storer.join(timeout)
+        if self.records is not None:
+            self.records.stop(timeout)
         self._liveness_driver.stop(timeout)
         self.edge_metrics.stop(timeout)
         self.metrics.stop(timeout)

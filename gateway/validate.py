@@ -69,6 +69,11 @@ class MessageValidator:
         self._topics: dict[str, ReadingsTopic] = {}
         self._devices: dict[str, str | None] = {}
 
+    def set_registry(self, registry: Mapping[str, DeviceSettings]) -> None:
+        """Check against a new device registry from now on (the records service's)."""
+        self._registry = registry
+        self._devices = {}
+
     def check(self, envelopes: list[Envelope]) -> Checked:
         """Split a batch into good readings (columns) and refusals.
 

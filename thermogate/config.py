@@ -248,6 +248,10 @@ class GatewaySettings(Section):
     accept_unknown_devices: Annotated[
         bool, Field(description="Store readings of devices missing from [[devices]].")
     ] = False
+    records_refresh_s: Annotated[
+        float,
+        Field(gt=0, description="How often the device registry is fetched from records.url."),
+    ] = 300.0
     shared_group: Annotated[
         str | None,
         Field(
