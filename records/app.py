@@ -18,6 +18,7 @@ from thermogate.records.api.health import SERVICE_NAME
 from thermogate.records.context import Clock, RecordsContext, system_clock
 from thermogate.records.db.engine import make_engine, make_sessions
 from thermogate.records.db.migrate import upgrade_to_head
+from thermogate.records.desk import router as desk_router
 from thermogate.records.services.users import bootstrap_admin
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     lifecycle.mount(app, settings)
+    app.include_router(desk_router)
     app.add_exception_handler(IntegrityError, _conflict)
     app.add_exception_handler(DataError, _unstorable)
     return app

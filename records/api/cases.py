@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, model_validator
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from thermogate.contract.messages import Alert
@@ -20,9 +20,19 @@ from thermogate.records.api.errors import conflict, not_found, responses, unproc
 from thermogate.records.audit import audit
 from thermogate.records.fields import Note, Reason, RowId, TempC
 from thermogate.records.models import FeverCase, FollowUp, Student
-from thermogate.records.scope import visible_students
 from thermogate.records.security.roles import Principal, Role
-from thermogate.records.services.cases import CaseStateError, NotACaseError, close, open_from_alert
+from thermogate.records.services import cases as case_rules
+from thermogate.records.services.cases import (
+    CaseForbiddenError,
+    CaseStateError,
+    FollowUpKind,
+    NotACaseError,
+    cases_of,
+    close,
+    entries,
+    open_from_alert,
+    visible_case,
+)
 
 router = APIRouter(tags=["cases"])
 
@@ -35,7 +45,7 @@ CaseId = Annotated[RowId, Path()]
 class FollowUpIn(BaseModel):
     """A re-measurement (with its temperature), a clinic visit or a note."""
 
-    kind: Literal["remeasurement", "clinic_visit", "note"]
+    kind: FollowUpKind
     temp_c: TempC | None = None
     note: Note | None = None
 
@@ -84,14 +94,6 @@ class CaseOut(BaseModel):
     follow_ups: list[FollowUpOut] | None = None
 
 
-def _cases(who: Principal) -> Select[FeverCase, str | None]:
-    return (
-        select(FeverCase, Student.student_no)
-        .outerjoin(Student, Student.id == FeverCase.student_id)
-        .where(visible_students(who))
-    )
-
-
 def _out(case: FeverCase, student_no: str | None, entries: list[FollowUp] | None = None) -> CaseOut:
     return CaseOut(
         id=case.id,
@@ -124,18 +126,10 @@ def _out(case: FeverCase, student_no: str | None, entries: list[FollowUp] | None
 
 
 def _visible_case(session: Session, who: Principal, case_id: int) -> tuple[FeverCase, str | None]:
-    row = session.execute(_cases(who).where(FeverCase.id == case_id)).first()
-    if row is None:
+    found = visible_case(session, who, case_id)
+    if found is None:
         raise not_found(f"case {case_id}")
-    return row[0], row[1]
-
-
-def _entries(session: Session, case_id: int) -> list[FollowUp]:
-    return list(
-        session.scalars(
-            select(FollowUp).where(FollowUp.case_id == case_id).order_by(FollowUp.at, FollowUp.id)
-        )
-    )
+    return found
 
 
 @router.post(
@@ -175,7 +169,7 @@ def list_cases(
     status_: Annotated[Literal["open", "closed"] | None, Query(alias="status")] = None,
 ) -> list[CaseOut]:
     """Cases the caller may see, newest first."""
-    query = _cases(who).order_by(FeverCase.opened_at.desc(), FeverCase.id.desc())
+    query = cases_of(who).order_by(FeverCase.opened_at.desc(), FeverCase.id.desc())
     if status_ is not None:
         query = query.where(FeverCase.status == status_)
     rows = [_out(c, no) for c, no in session.execute(query)]
@@ -190,7 +184,7 @@ def get_case(case_id: CaseId, who: HumanUser, session: SessionDep, now: NowDep) 
     case, student_no = _visible_case(session, who, case_id)
     audit(session, who, at=now, action="read", resource="fever_case", resource_id=case.id)
     session.commit()
-    return _out(case, student_no, _entries(session, case.id))
+    return _out(case, student_no, entries(session, case.id))
 
 
 @router.post(
@@ -203,21 +197,21 @@ def add_follow_up(
 ) -> CaseOut:
     """Add a re-measurement, a clinic visit or a note to an open case."""
     case, student_no = _visible_case(session, who, case_id)
-    if case.status != "open":
-        raise conflict("the case is closed")
-    entry = FollowUp(
-        case_id=case.id,
-        kind=body.kind,
-        at=now,
-        temp_c=body.temp_c,
-        note=body.note,
-        author=who.username,
-    )
-    session.add(entry)
-    session.flush()
+    try:
+        entry = case_rules.add_follow_up(
+            session,
+            case,
+            kind=body.kind,
+            at=now,
+            author=who.username,
+            temp_c=body.temp_c,
+            note=body.note,
+        )
+    except CaseStateError as exc:
+        raise conflict(str(exc)) from None
     audit(session, who, at=now, action="create", resource="follow_up", resource_id=entry.id)
     session.commit()
-    return _out(case, student_no, _entries(session, case.id))
+    return _out(case, student_no, entries(session, case.id))
 
 
 @router.post("/cases/{case_id}/close", responses=responses(403, 404, 409))
@@ -227,9 +221,11 @@ def close_case(
     """Clear a case: the clinic only (403 for every other role, admin included)."""
     case, student_no = _visible_case(session, who, case_id)
     try:
-        close(case, who.username, now, body.outcome)
+        close(case, who, now, body.outcome)
+    except CaseForbiddenError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     except CaseStateError as exc:
         raise conflict(str(exc)) from None
     audit(session, who, at=now, action="close", resource="fever_case", resource_id=case.id)
     session.commit()
-    return _out(case, student_no, _entries(session, case.id))
+    return _out(case, student_no, entries(session, case.id))

@@ -55,10 +55,11 @@ UNAUTHORIZED = HTTPException(
 )
 
 
-def get_principal(
-    token: Annotated[str, Depends(oauth2)], context: ContextDep, session: SessionDep
-) -> Principal:
-    """The caller of a valid token whose account still exists and is active (else 401)."""
+def principal_from_token(token: str, context: RecordsContext, session: Session) -> Principal:
+    """The caller of a valid token whose account still exists and is active (else 401).
+
+    Shared by the bearer login of the API and the cookie session of the desk pages.
+    """
     try:
         username = subject_of(
             token, context.settings.records.jwt_secret.get_secret_value(), context.clock()
@@ -74,6 +75,13 @@ def get_principal(
         unit_id=user.unit_id,
         grid_unit_id=user.grid_unit_id,
     )
+
+
+def get_principal(
+    token: Annotated[str, Depends(oauth2)], context: ContextDep, session: SessionDep
+) -> Principal:
+    """The caller of the request's bearer token (401 unless valid and active)."""
+    return principal_from_token(token, context, session)
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

@@ -8,14 +8,20 @@ changes nothing. A closed case stays closed: the next alert opens a new episode.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Final
+from typing import Final, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from thermogate.contract.messages import Alert, AlertKind, Severity
 from thermogate.records.models import FeverCase, FollowUp, Student
+from thermogate.records.scope import visible_students
+from thermogate.records.security.roles import Principal, Role
 
+FollowUpKind = Literal["remeasurement", "clinic_visit", "note"]
+"""What a person adds to a case (``alert`` entries come from alerts only)."""
+CLOSERS: Final = frozenset({Role.CLINIC})
+"""The roles that may clear a case: a clinician's decision, nobody else's (admin included)."""
 CASE_KINDS: Final = (AlertKind.RECHECK, AlertKind.FEVER_UNCONFIRMED, AlertKind.FEVER)
 """Alert kinds about a person, least to most serious."""
 SEVERITIES: Final = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
@@ -83,8 +89,64 @@ class CaseStateError(ValueError):
     """The case is closed."""
 
 
-def close(case: FeverCase, who: str, at: dt.datetime, outcome: str) -> None:
-    """Clear the case (the clinic's decision); :class:`CaseStateError` if already closed."""
+class CaseForbiddenError(PermissionError):
+    """The caller's role may not do this to a case (only the clinic closes one)."""
+
+
+def cases_of(who: Principal) -> Select[FeverCase, str | None]:
+    """Cases ``who`` may see, each with its student number (None off the register).
+
+    A case of a person not on the register has no student, so scoped roles never see it.
+    """
+    return (
+        select(FeverCase, Student.student_no)
+        .outerjoin(Student, Student.id == FeverCase.student_id)
+        .where(visible_students(who))
+    )
+
+
+def visible_case(
+    session: Session, who: Principal, case_id: int
+) -> tuple[FeverCase, str | None] | None:
+    """The case and its student number if ``who`` may see it; None otherwise."""
+    row = session.execute(cases_of(who).where(FeverCase.id == case_id)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def entries(session: Session, case_id: int) -> list[FollowUp]:
+    """The entries of a case, oldest first."""
+    return list(
+        session.scalars(
+            select(FollowUp).where(FollowUp.case_id == case_id).order_by(FollowUp.at, FollowUp.id)
+        )
+    )
+
+
+def add_follow_up(
+    session: Session,
+    case: FeverCase,
+    *,
+    kind: FollowUpKind,
+    at: dt.datetime,
+    author: str,
+    temp_c: float | None = None,
+    note: str | None = None,
+) -> FollowUp:
+    """Add an entry to an open case (flushed, so it has its id); :class:`CaseStateError` if
+    the case is closed."""
+    if case.status != "open":
+        raise CaseStateError("the case is closed")
+    entry = FollowUp(case_id=case.id, kind=kind, at=at, temp_c=temp_c, note=note, author=author)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def close(case: FeverCase, who: Principal, at: dt.datetime, outcome: str) -> None:
+    """Clear the case (the clinic's decision): :class:`CaseForbiddenError` for any other role,
+    :class:`CaseStateError` if already closed."""
+    if who.role not in CLOSERS:
+        raise CaseForbiddenError(f"role {who.role.value} may not close a case (clinic only)")
     if case.status != "open":
         raise CaseStateError("the case is already closed")
-    case.status, case.closed_at, case.closed_by, case.outcome = "closed", at, who, outcome
+    case.status, case.closed_at, case.closed_by, case.outcome = "closed", at, who.username, outcome
