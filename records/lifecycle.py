@@ -6,14 +6,16 @@ router (``/alerts``, the signed-link pages), turns each authenticated caller int
 lifecycle's :class:`~thermogate.alerts.lifecycle.policy.Actor`, and starts the lifecycle with
 :class:`~thermogate.records.roster_routing.SqlRoster` on the same database. ``api`` takes
 alerts only through ``POST /cases/from-alert`` (which also opens the fever case); ``mqtt``
-also takes every alert the gateway publishes. A watch raises ``leave_overdue`` alerts for
-leave still out after its time.
+also takes every alert the gateway publishes, and opens or updates the person's fever case
+for each of those before acknowledging it, as ``POST /integration/alerts`` does. A watch
+raises ``leave_overdue`` alerts for leave still out after its time.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -25,17 +27,24 @@ from sqlalchemy.orm import Session, sessionmaker
 from thermogate.alerts.lifecycle.api import STATE_KEY, LifecycleState, current_actor, router
 from thermogate.alerts.lifecycle.policy import Actor
 from thermogate.alerts.lifecycle.runner import LifecycleHandle, start_lifecycle
-from thermogate.alerts.lifecycle.service import LifecycleService
+from thermogate.alerts.lifecycle.service import Ingested, LifecycleService
 from thermogate.config import Settings
+from thermogate.contract.messages import Alert
 from thermogate.records.api.deps import CurrentUser
+from thermogate.records.audit import audit
 from thermogate.records.context import Clock
 from thermogate.records.roster_routing import SqlRoster
+from thermogate.records.security.roles import Principal, Role
+from thermogate.records.services.cases import NotACaseError, open_from_alert
 from thermogate.records.services.overdue import overdue_alerts
 
 log = logging.getLogger(__name__)
 
 OVERDUE_CHECK_S: Final = 60.0
 """How often overdue leave is looked for (a leave is overdue for minutes, not seconds)."""
+RUNNING_KEY: Final = "records_lifecycle"
+INTAKE: Final = Principal(username="lifecycle-intake", role=Role.GATEWAY)
+"""Who the audit log names for cases opened from alerts taken off the broker."""
 
 
 def actor_of(who: CurrentUser) -> Actor:
@@ -58,6 +67,33 @@ def raise_overdue(sessions: sessionmaker[Session], service: LifecycleService, no
     for alert in alerts:
         service.ingest(alert)
     return len(alerts)
+
+
+def case_opener(sessions: sessionmaker[Session], now: Clock) -> Callable[[Alert, Ingested], None]:
+    """A hook for the MQTT intake: open or update the person's fever case of each alert.
+
+    Idempotent per alert id (a redelivered alert adds nothing); alerts not about a person are
+    left alone. Errors propagate, so the intake retries and does not acknowledge meanwhile.
+    """
+
+    def open_case(alert: Alert, _ingested: Ingested) -> None:
+        with sessions() as session:
+            try:
+                case, opened = open_from_alert(session, alert, INTAKE.username)
+            except NotACaseError:
+                return
+            audit(
+                session,
+                INTAKE,
+                at=now(),
+                action="create" if opened else "update",
+                resource="fever_case",
+                resource_id=case.id,
+                detail=f"alert {alert.alert_id}",
+            )
+            session.commit()
+
+    return open_case
 
 
 @dataclass
@@ -101,12 +137,29 @@ def start(
     mode = settings.records.alert_lifecycle
     if mode == "off":
         return None
-    handle = start_lifecycle(settings, engine, SqlRoster(sessions), mqtt=mode == "mqtt")
+    mqtt = mode == "mqtt"
+    handle = start_lifecycle(
+        settings,
+        engine,
+        SqlRoster(sessions),
+        mqtt=mqtt,
+        on_ingested=case_opener(sessions, clock) if mqtt else None,
+    )
     setattr(app.state, STATE_KEY, handle.state)
     running = Running(handle)
+    setattr(app.state, RUNNING_KEY, running)
     running.watch_overdue(sessions, clock)
     log.info("alert lifecycle running in the records service", extra={"mode": mode})
     return running
+
+
+def wait_connected(app: FastAPI, timeout: float) -> bool:
+    """Whether the MQTT intake of ``app``'s lifecycle is connected within ``timeout`` seconds
+    (False when the lifecycle does not take alerts from MQTT)."""
+    running = getattr(app.state, RUNNING_KEY, None)
+    if not isinstance(running, Running) or running.handle.worker is None:
+        return False
+    return running.handle.worker.connection.connected.wait(timeout)
 
 
 def state(app: FastAPI) -> LifecycleState | None:

@@ -184,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded broker: Mosquitto when on PATH (auto), or amqtt in-process",
     )
     demo.add_argument("--no-view", action="store_true", help="no live terminal view")
+    demo.add_argument(
+        "--no-robot",
+        action="store_true",
+        help="leave fever alerts to a person at the desk (no clinic robot)",
+    )
     demo.add_argument("--workdir", type=Path, help="keep state here (default: a temp dir)")
     demo.add_argument("--seed", type=int, default=2020)
     demo.set_defaults(handler=cmd_demo)

@@ -23,7 +23,7 @@ from thermogate.alerts.lifecycle.links import signer_from_settings
 from thermogate.alerts.lifecycle.routing import Roster
 from thermogate.alerts.lifecycle.sender import NotificationSender
 from thermogate.alerts.lifecycle.service import LifecycleService, utc_clock
-from thermogate.alerts.lifecycle.worker import LifecycleWorker
+from thermogate.alerts.lifecycle.worker import LifecycleWorker, Observer
 from thermogate.config import Settings
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,19 @@ class LifecycleHandle:
 
 
 def start_lifecycle(
-    settings: Settings, engine: Engine, roster: Roster, *, mqtt: bool = True
+    settings: Settings,
+    engine: Engine,
+    roster: Roster,
+    *,
+    mqtt: bool = True,
+    on_ingested: Observer | None = None,
 ) -> LifecycleHandle:
     """Start the lifecycle on ``engine`` (tables migrated already) with ``roster`` routing.
 
     ``mqtt=False`` leaves out the intake (alerts then come only through
     :meth:`LifecycleService.ingest`, e.g. from the records service's own leave checks).
+    ``on_ingested`` runs after each alert from MQTT is ingested and before it is
+    acknowledged (the records service opens fever cases there); if it raises, both are retried.
     Raises :class:`thermogate.config.ConfigError` for a development link secret in production.
     """
     clock = utc_clock
@@ -109,7 +116,7 @@ def start_lifecycle(
     ]
     for thread in threads:
         thread.start()
-    worker = LifecycleWorker(service, settings.mqtt) if mqtt else None
+    worker = LifecycleWorker(service, settings.mqtt, on_ingested=on_ingested) if mqtt else None
     if worker is not None:
         worker.start()
     log.info(

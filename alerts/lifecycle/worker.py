@@ -150,6 +150,11 @@ class LifecycleWorker:
         while not self._stop.is_set():
             try:
                 result = self._service.ingest(alert)
+                if self._on_ingested is not None:
+                    # Inside the retry: a hook that fails (its database is down) runs again,
+                    # and the alert stays unacknowledged until both are done (ingest is
+                    # idempotent, so the retry finds it a duplicate).
+                    self._on_ingested(alert, result)
             except Exception:
                 attempt += 1
                 self.counts.failed_attempts += 1
@@ -166,8 +171,6 @@ class LifecycleWorker:
                 continue
             self.counts.ingested += 1
             self.counts.handled = [*self.counts.handled[-999:], alert.alert_id]
-            if self._on_ingested is not None:
-                self._on_ingested(alert, result)
             return True
         return False
 

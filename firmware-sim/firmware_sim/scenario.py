@@ -108,6 +108,23 @@ def _default_start() -> dt.datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class FebrileVisit:
+    """A scripted passage: a resident with a fever measured by the door's handheld.
+
+    The demo uses it so that a confirmed fever happens within its first minute whatever the
+    fever rate: passage ``index`` of the building's stream is this resident, swiping their
+    card on the way out after hours indoors (no cold deficit), with core temperature
+    ``core_c``. Two visits of the same resident make the re-check confirm.
+    """
+
+    index: int
+    """Which passage of the building's stream (0 is the first)."""
+    resident: int
+    """Index into the building's residents (:meth:`Population.in_building`)."""
+    core_c: float = 39.3
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioConfig:
     """Knobs of a simulated day at the doors."""
 
@@ -134,6 +151,8 @@ class ScenarioConfig:
     """Minutes between the door and the lobby kiosk."""
     leaving_minutes: tuple[float, float] = (15.0, 600.0)
     """Minutes indoors before people going out are measured."""
+    febrile_visits: tuple[FebrileVisit, ...] = ()
+    """Scripted passages of febrile residents (the demo's early fever)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +232,7 @@ def passages(
     per_hour = daily / sum(config.hourly_weights)
     rng = np.random.default_rng(seed)
     slot_start = config.start
+    scripted = {v.index: v for v in config.febrile_visits}
     index = 0
     while True:
         slot_end = slot_start.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
@@ -222,7 +242,11 @@ def passages(
         for offset in np.sort(rng.uniform(0.0, hours * 3600, size=count)):
             when = slot_start + dt.timedelta(seconds=float(offset))
             entrance = entrances[int(rng.integers(len(entrances)))]
-            yield _passage(day, index, when, entrance, rng)
+            visit = scripted.get(index)
+            if visit is not None and day.residents:
+                yield _febrile_visit(day, index, when, entrance, rng, visit=visit)
+            else:
+                yield _passage(day, index, when, entrance, rng)
             index += 1
         slot_start = slot_end
 
@@ -294,4 +318,55 @@ def _passage(
         truth_febrile=truth.febrile,
         display=display,
         swipe=swipe,
+    )
+
+
+def _febrile_visit(
+    day: _Day,
+    index: int,
+    when: dt.datetime,
+    entrance: str,
+    rng: np.random.Generator,
+    *,
+    visit: FebrileVisit,
+) -> Passage:
+    """The scripted passage of :class:`FebrileVisit`: leaving after hours indoors, card swiped,
+    measured by the entrance's first handheld."""
+    resident = day.residents[visit.resident % len(day.residents)]
+    station = next(
+        s for s in day.stations if s.entrance == entrance and s.target is Target.HANDHELD
+    )
+    config = day.config
+    hour = local_hour(when)
+    minutes = 120.0
+    outdoor = config.weather.outdoor_at(hour)
+    display = displayed_temperature(
+        visit.core_c,
+        resident.body,
+        station.model or HandheldModel("unknown", 0.0),
+        rng,
+        site=station.site,
+        minutes_indoors=minutes,
+        outdoor_c=outdoor,
+        indoor_c=config.weather.hall_c,
+        mode=ArrivalMode.FOOT,
+        model=day.population.model,
+    )
+    return Passage(
+        index=index,
+        time=when,
+        resident=resident,
+        building=station.building,
+        entrance=entrance,
+        device_id=station.device_id,
+        target=Target.HANDHELD,
+        direction=Direction.OUT,
+        mode=None,
+        minutes_indoors=minutes,
+        outdoor_c=outdoor,
+        ambient_c=config.weather.hall_c,
+        truth_core_c=visit.core_c,
+        truth_febrile=True,
+        display=display,
+        swipe=True,
     )

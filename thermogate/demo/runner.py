@@ -3,8 +3,12 @@
 An MQTT broker (Mosquitto when installed, amqtt otherwise), the simulated devices of Wenyuan
 Building 2 and 3 on virtual serial ports and a kiosk per lobby, one edge agent per building,
 the gateway, an embedded SQLite time-series store (and the InfluxDB sinks of ``--config``),
-alert delivery to a local inbox, and a live terminal view. ``--duration`` ends it with a
-summary; Ctrl-C does too.
+alert delivery to a local inbox, the records service with the alert lifecycle and the clinic
+and duty desk (:mod:`thermogate.demo.records`), the clinic robot that answers fever
+notifications on the web pages (:mod:`thermogate.demo.robot`), and a live terminal view.
+A febrile resident of Wenyuan Building 2 passes the door twice in the first seconds, so a
+confirmed fever happens early whatever the fever rate. ``--duration`` ends it with a summary;
+Ctrl-C does too.
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ from thermogate.alerts import LocalInbox
 from thermogate.config import Settings, load_settings
 from thermogate.contract.topics import readings_topic
 from thermogate.demo.broker import EmbeddedBroker
+from thermogate.demo.records import DemoRecords, DeskAccount, free_local_socket, prepare
+from thermogate.demo.robot import ClinicRobot
 from thermogate.demo.site import demo_document
-from thermogate.demo.view import EntranceRow, Snapshot, render
+from thermogate.demo.view import DeskView, EntranceRow, Snapshot, render
 from thermogate.edge.agent import EdgeAgent
 from thermogate.firmware_sim.kiosk import KioskRunner
 from thermogate.firmware_sim.rig import Traffic, open_building
 from thermogate.firmware_sim.runner import BuildingSimulation
-from thermogate.firmware_sim.scenario import ScenarioConfig, Weather
+from thermogate.firmware_sim.scenario import FebrileVisit, ScenarioConfig, Weather
 from thermogate.gateway.service import Gateway
 from thermogate.ingest import SqliteStore
 from thermogate.log import configure_logging
@@ -52,6 +58,11 @@ BAD_PAYLOADS: Final = (
     b"\xff\xfe not UTF-8",
 )
 """A misbehaving client publishes one of these now and then, to show the dead-letter path."""
+EARLY_FEVER: Final = tuple(FebrileVisit(index=i, resident=0, core_c=39.6) for i in (4, 12, 20, 28))
+"""The first resident of the first building passes the door febrile four times in the first
+15 seconds or so: the re-check confirms (even if the edge pairs one reading with another
+swipe, as a busy door can), so an alert of an identified person, with a case, comes early."""
+PHONES_PATH: Final = "/phones"
 
 
 @dataclass(slots=True)
@@ -60,6 +71,11 @@ class DemoParts:
 
     broker: EmbeddedBroker
     inbox: LocalInbox
+    phones: LocalInbox
+    """Where every staff member's lifecycle notifications arrive (``phones.jsonl``)."""
+    records: DemoRecords
+    accounts: tuple[DeskAccount, DeskAccount]
+    robot: ClinicRobot | None
     settings: Settings
     store: SqliteStore
     gateway: Gateway
@@ -69,12 +85,27 @@ class DemoParts:
 
 
 def demo_settings(
-    args: argparse.Namespace, workdir: Path, broker: EmbeddedBroker, inbox: LocalInbox
+    args: argparse.Namespace,
+    workdir: Path,
+    broker: EmbeddedBroker,
+    inbox: LocalInbox,
+    records_port: int,
 ) -> Settings:
-    """The embedded site, pointed at the embedded broker and inbox, plus ``--config`` sinks."""
+    """The embedded site, pointed at the embedded broker and inbox, plus ``--config`` sinks;
+    the records service on ``records_port`` with SQLite in the work dir and the lifecycle."""
     document = demo_document(workdir, workdir / "dev")
     document["mqtt"] = {"host": broker.host, "port": broker.port, "protocol": broker.protocol}
-    document["alerts"] = {"push_urls": [inbox.apprise_url], "retry_initial_s": 0.2}
+    document["alerts"] = {
+        "push_urls": [inbox.apprise_url],
+        "retry_initial_s": 0.2,
+        "public_base_url": f"http://127.0.0.1:{records_port}",
+    }
+    document["records"] = {
+        "host": "127.0.0.1",
+        "port": records_port,
+        "state_dir": str(workdir / "records"),
+        "alert_lifecycle": "mqtt",
+    }
     document["gateway"] = {"batch_wait_ms": 100, "state_dir": str(workdir / "gateway")}
     if args.config is not None:
         user = load_settings(args.config)
@@ -84,13 +115,26 @@ def demo_settings(
     return Settings.model_validate(document)
 
 
-def _start(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -> DemoParts:
+def _start(
+    args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack, began: float
+) -> DemoParts:
     broker = EmbeddedBroker(workdir, prefer=args.broker)
     broker.start()
     stack.callback(broker.stop)
     inbox = LocalInbox(jsonl_path=workdir / "inbox.jsonl").start()
     stack.callback(inbox.stop)
-    settings = demo_settings(args, workdir, broker, inbox)
+    phones = LocalInbox(path=PHONES_PATH, jsonl_path=workdir / "phones.jsonl").start()
+    stack.callback(phones.stop)
+    sock = free_local_socket()
+    settings = demo_settings(args, workdir, broker, inbox, sock.getsockname()[1])
+    clinic, duty = _records_accounts(settings, phones)
+    records = DemoRecords(settings, sock)
+    records.start()
+    stack.callback(records.stop)
+    robot = None
+    if not args.no_robot:
+        robot = ClinicRobot(phones, records.url, clinic, began=began).start()
+        stack.callback(robot.stop)
     gateway = Gateway(settings)
     gateway.start()
     stack.callback(gateway.stop)
@@ -102,7 +146,10 @@ def _start(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack)
             fever_rate=args.fever_rate,
             malformed_every=args.malformed_every,
             seed=args.seed + len(sims),
-            scenario=ScenarioConfig(weather=Weather.constant(args.outdoor_c)),
+            scenario=ScenarioConfig(
+                weather=Weather.constant(args.outdoor_c),
+                febrile_visits=() if sims else EARLY_FEVER,
+            ),
         )
         rig = open_building(
             settings, building.id, workdir / "dev", workdir / "kiosk", traffic=traffic, stack=stack
@@ -120,7 +167,26 @@ def _start(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack)
     # The gateway's embedded sink, read here by the live view.
     store = SqliteStore(workdir / "screening.sqlite3")
     stack.callback(store.close)
-    return DemoParts(broker, inbox, settings, store, gateway, edges, kiosks, sims)
+    return DemoParts(
+        broker,
+        inbox,
+        phones,
+        records,
+        (clinic, duty),
+        robot,
+        settings,
+        store,
+        gateway,
+        edges,
+        kiosks,
+        sims,
+    )
+
+
+def _records_accounts(settings: Settings, phones: LocalInbox) -> tuple[DeskAccount, DeskAccount]:
+    clinic, duty, summary = prepare(settings, phones.apprise_url)
+    log.info("demo records seeded", extra={"summary": summary})
+    return clinic, duty
 
 
 @contextlib.contextmanager
@@ -156,6 +222,11 @@ def _snapshot(parts: DemoParts, elapsed: float) -> Snapshot:
                 )
             )
     gateway = parts.gateway.stats
+    desk = DeskView(
+        url=parts.records.desk_url,
+        counts=parts.records.counts(),
+        robot=parts.robot.steps if parts.robot is not None else None,
+    )
     return Snapshot(
         elapsed_s=elapsed,
         broker=parts.broker.kind,
@@ -166,6 +237,7 @@ def _snapshot(parts: DemoParts, elapsed: float) -> Snapshot:
         alerts_raised=gateway.alerts,
         alerts_delivered=len(alerts),
         recent_alerts=alerts,
+        desk=desk,
     )
 
 
@@ -218,7 +290,7 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
         if args.log_level is None:
             # Keep the terminal for the live view; the logs go to a file in the work dir.
             configure_logging("INFO", args.log_format or "json", (workdir / "demo.log").open("a"))
-        parts = _start(args, workdir, stack)
+        parts = _start(args, workdir, stack, began)
         misbehaver = _Misbehaver(parts.settings)
         stack.callback(misbehaver.close)
         startup_s = time.monotonic() - began
@@ -228,6 +300,13 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
             f"started in {startup_s:.2f} s: broker {parts.broker.kind} on port "
             f"{parts.broker.port}, {len(parts.edges)} edges, {len(parts.kiosks)} kiosks, "
             f"inbox {parts.inbox.url}"
+        )
+        clinic, duty = parts.accounts
+        console.print(
+            f"clinic and duty desk: [bold]{parts.records.desk_url}[/]  "
+            f"(demo-only accounts: {clinic.username} / {clinic.password}, "
+            f"{duty.username} / {duty.password}); notifications: {parts.phones.url}"
+            + ("" if parts.robot is None else "; the clinic robot answers fevers (--no-robot)")
         )
         run_began = time.monotonic()
         deadline = None if args.duration is None else run_began + args.duration
@@ -242,6 +321,8 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
         for sim in parts.sims:
             sim.join(5)
         _drain(parts)
+        if parts.robot is not None:
+            parts.robot.stop()
         elapsed = time.monotonic() - run_began
         summary = _summary(parts, elapsed, startup_s)
         console.print()
@@ -267,4 +348,27 @@ def _summary(parts: DemoParts, elapsed: float, startup_s: float) -> list[Any]:
         f"  (edge {snapshot.dead_letters_edge} bad frames, gateway "
         f"{snapshot.dead_letters_gateway} bad payloads)",
         f"  throughput        {stored / max(elapsed, 1e-9):6.1f} readings/s",
+        *_desk_summary(parts, snapshot),
     ]
+
+
+def _desk_summary(parts: DemoParts, snapshot: Snapshot) -> list[str]:
+    """The lifecycle's and the cases' figures, and what the clinic robot did, with times."""
+    if snapshot.desk is None:
+        return []
+    counts = snapshot.desk.counts
+    lines = [
+        f"  lifecycle alerts  {counts.alerts:6d}  ({counts.acknowledged} acknowledged, "
+        f"{counts.cleared} cleared; {counts.notifications_sent} notifications sent)",
+        f"  fever cases       {counts.open_cases + counts.closed_cases:6d}  "
+        f"({counts.open_cases} open, {counts.closed_cases} cleared)",
+        f"  desk              {parts.records.desk_url}",
+    ]
+    if parts.robot is not None:
+        steps = parts.robot.steps
+        lines.append(
+            f"  clinic robot      {len(steps):6d}  steps"
+            + (" (seconds since start):" if steps else "")
+        )
+        lines += [f"    {step.at_s:7.1f} s  {step.text}" for step in steps]
+    return lines

@@ -1,4 +1,5 @@
-"""The demo's live terminal view (rich): readings per entrance, fevers, alerts, dead letters."""
+"""The demo's live terminal view (rich): readings per entrance, fevers, alerts, dead letters,
+and the clinic side: lifecycle alerts, notifications, open cases, the desk and the robot."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from thermogate.demo.records import DeskCounts
+from thermogate.demo.robot import Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,16 @@ class EntranceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class DeskView:
+    """The clinic side at one instant: the desk's address, the figures, the robot's steps."""
+
+    url: str
+    counts: DeskCounts
+    robot: Sequence[Step] | None
+    """None when the robot is off (``--no-robot``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the view shows at one instant."""
 
@@ -37,6 +51,7 @@ class Snapshot:
     alerts_raised: int
     alerts_delivered: int
     recent_alerts: Sequence[dict[str, Any]] = field(default_factory=list)
+    desk: DeskView | None = None
 
 
 def render(snapshot: Snapshot) -> Group:
@@ -79,4 +94,31 @@ def render(snapshot: Snapshot) -> Group:
         f"   dead letters: edge {snapshot.dead_letters_edge}, "
         f"gateway {snapshot.dead_letters_gateway}   (Ctrl-C stops)"
     )
-    return Group(Panel(table), Panel(alerts), footer)
+    parts: list[Any] = [Panel(table), Panel(alerts)]
+    if snapshot.desk is not None:
+        parts.append(_desk_panel(snapshot.desk))
+    return Group(*parts, footer)
+
+
+def _desk_panel(desk: DeskView) -> Panel:
+    """Lifecycle alerts, notifications and cases, the desk's URL and the robot's last steps."""
+    counts = desk.counts
+    lines = [
+        Text.assemble(
+            ("lifecycle alerts ", "bold"),
+            f"{counts.alerts} raised, {counts.acknowledged} acknowledged, "
+            f"{counts.cleared} cleared ({counts.open_alerts} open)   ",
+            ("notifications sent ", "bold"),
+            str(counts.notifications_sent),
+            "   ",
+            ("fever cases ", "bold"),
+            (f"{counts.open_cases} open", "bold red" if counts.open_cases else ""),
+            f", {counts.closed_cases} cleared",
+        ),
+        Text.assemble(("desk ", "bold"), (desk.url, "underline")),
+    ]
+    if desk.robot is None:
+        lines.append(Text("clinic robot off: acknowledge and clear on the desk yourself"))
+    else:
+        lines += [Text(f"{step.at_s:6.1f} s  robot: {step.text}") for step in desk.robot[-5:]]
+    return Panel(Group(*lines), title="Clinic and duty desk")
