@@ -21,7 +21,7 @@ from pg import scratch_database
 from pydantic import SecretStr
 from servers import free_port
 
-from thermogate.config import RecordsSettings, Settings
+from thermogate.config import MqttSettings, RecordsSettings, Settings
 from thermogate.records.server import build_server
 
 START_TIMEOUT_S = 20.0
@@ -91,11 +91,14 @@ def running_records(
     tmp_path: Path,
     clock: ManualClock | None = None,
     port: int | None = None,
+    mqtt: MqttSettings | None = None,
     **records: Any,
 ) -> Iterator[RecordsRig]:
-    """The records service on ``db_url`` with an admin account, stopped afterwards."""
+    """The records service on ``db_url`` with an admin account, stopped afterwards (``mqtt``:
+    the broker of ``records.alert_lifecycle = "mqtt"``)."""
     clock = clock or ManualClock()
     settings = Settings(
+        mqtt=mqtt or MqttSettings(),
         records=RecordsSettings(
             host="127.0.0.1",
             port=port or free_port(),
@@ -105,7 +108,7 @@ def running_records(
             bootstrap_password=SecretStr(ADMIN_PASSWORD),
             token_minutes=TOKEN_MINUTES,
             **records,
-        )
+        ),
     )
     server = build_server(settings, clock=clock)
     thread = threading.Thread(target=server.run, name="records-test", daemon=True)
