@@ -8,6 +8,11 @@ redelivery could never inflate a count. Each step has its own entrance, so its r
 counted on their own; each publisher of a step is a building of its own (a device is judged
 against its peers in its building, and a real building has tens of devices, not thousands).
 Processes are spawned (never forked), so none inherits a paho thread.
+
+People: 90 % of readings name a pseudonymous person. A normal reading names one of ``persons``
+people; a suspicious one (38.0 °C) one of the febrile few (``persons`` x ``suspicious``), since
+fevers belong to a few people who are then read again (so open re-checks stay as few as in
+life); a very high one (41.0 °C) names nobody, so its ``fever`` alert carries its own reading id.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ NORMAL_C: Final = tuple(36.0 + tenth / 10 for tenth in range(13))
 """Normal displayed values, cycled per device so no device repeats one (a stuck sensor)."""
 SUSPICIOUS_C: Final = 38.0  # at or above the threshold, below engine.very_high_c: a re-check
 VERY_HIGH_C: Final = 41.0  # at or above engine.very_high_c: a `fever` alert at once
+PERSONS: Final = 50_000
+"""People whose readings flow by default: a large campus."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -55,7 +62,7 @@ class Load:
     rate: float | None = None
     publishers: int = 4
     devices: int = 50
-    persons: int = 5000
+    persons: int = PERSONS
     identified: float = 0.9
     suspicious: float = 0.01
     very_high: float = 0.0
@@ -151,6 +158,7 @@ class _Readings:
         self.ts_base_ms = share.ts_base_ms
         self.rng = random.Random(f"{load.entrance}:{share.index}")
         self.very_high_ids: list[str] = []
+        self.febrile = max(1, round(load.persons * load.suspicious))
 
     def message(self, index: int) -> tuple[str, bytes]:
         """The ``index``-th message: one reading, or a batch of one device's readings."""
@@ -170,13 +178,19 @@ class _Readings:
             ms = self.ts_base_ms + seq
         self.last_ms[device] = ms
         draw = rng.random()
-        if draw < load.very_high:
+        person: str | None = None
+        identified = load.persons > 0 and rng.random() < load.identified
+        if draw < load.very_high:  # unidentified, so its `fever` names this very reading
             temp = VERY_HIGH_C
             self.very_high_ids.append(f"{self.devices[device]}:{seq}")
         elif draw < load.very_high + load.suspicious:
             temp = SUSPICIOUS_C
+            if identified:
+                person = f"p-f{rng.randrange(self.febrile):015x}"
         else:
             temp = NORMAL_C[(seq + device) % len(NORMAL_C)]
+            if identified:
+                person = f"p-{rng.randrange(load.persons):016x}"
         reading: dict[str, object] = {
             "v": 1,
             "device_id": self.devices[device],
@@ -189,8 +203,8 @@ class _Readings:
             "building": self.building,
             "entrance": load.entrance,
         }
-        if load.persons and rng.random() < load.identified:
-            reading["person_id"] = f"p-{rng.randrange(load.persons):016x}"
+        if person is not None:
+            reading["person_id"] = person
         return reading
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 import paho.mqtt.client as paho
 from _harness import SINKS, GatewayConsumer, GatewayProcess, Servers, stop_on_sigterm
-from _load import mqtt_client
+from _load import PERSONS, mqtt_client
 from _search import RateSearch, interleave, load_for, print_step, run_step
 from servers import MosquittoServer
 
@@ -88,7 +88,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--suspicious", type=float, default=0.0, help="share at 38.0 °C")
     parser.add_argument("--publishers", type=int, default=4, help="publisher processes")
     parser.add_argument("--devices", type=int, default=50, help="devices per publisher")
-    parser.add_argument("--persons", type=int, default=5000, help="people (0: nobody known)")
+    parser.add_argument("--persons", type=int, default=PERSONS, help="people (0: none)")
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for alerts")
     parser.add_argument("--search-start", type=float, default=3000.0)
     parser.add_argument("--search-duration", type=float, default=10.0)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from _harness import SINKS, GatewayProcess, Servers, stop_on_sigterm
-from _load import Load, publishing
+from _load import PERSONS, Load, publishing
 
 UNLIMITED_QUEUE = ("max_queued_bytes 0",)
 """Mosquitto: no byte limit on a client's queue (``max_queued_messages 0`` is already set)."""
@@ -39,7 +39,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=200, help="readings per message")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
     parser.add_argument("--devices", type=int, default=50, help="devices per publisher")
-    parser.add_argument("--persons", type=int, default=5000, help="people (0: nobody known)")
+    parser.add_argument("--persons", type=int, default=PERSONS, help="people (0: none)")
     parser.add_argument("--suspicious", type=float, default=0.01, help="share at 38.0 °C")
     parser.add_argument("--timeout", type=float, default=900.0, help="longest drain, s")
     parser.add_argument("--sink", choices=SINKS, default="victoria-metrics", help="database")

@@ -31,6 +31,7 @@ from _harness import (
     Servers,
     stop_on_sigterm,
 )
+from _load import PERSONS
 from _search import RateSearch, Step, interleave, load_for, run_step
 
 DEFAULTS = {
@@ -58,7 +59,7 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--publishers", type=int, default=4, help="publisher processes")
     parser.add_argument("--devices", type=int, default=50, help="devices per publisher")
-    parser.add_argument("--persons", type=int, default=5000, help="people (0: nobody known)")
+    parser.add_argument("--persons", type=int, default=PERSONS, help="people (0: none)")
     parser.add_argument("--suspicious", type=float, default=0.01, help="share at 38.0 °C")
     parser.add_argument("--no-baseline", action="store_true", help="skip the bare subscriber")
     parser.add_argument("--sink", choices=SINKS, default="victoria-metrics", help="database")
