@@ -85,13 +85,21 @@ class StateSharing:
                 self._ack(message.mid, message.qos, epoch)
 
     def publish_changes(self) -> None:
-        """Worker thread: publish this engine's changes and wait until the broker has them."""
-        delta = self._engine.take_delta()
-        if delta is None:
-            return
-        info = self._publish(self._topic, delta.to_bytes())
-        try:
-            info.wait_for_publish(PUBACK_WAIT_S)
-        except (RuntimeError, ValueError):
-            log.warning("engine changes not acknowledged by the broker in time; paho resends them")
-        self.published += 1
+        """Worker thread: publish this engine's unsent changes, oldest first, and wait until
+        the broker has them; each is forgotten only then (a crash sends it after restart)."""
+        while True:
+            pending = self._engine.pending_changes()
+            if not pending:
+                return
+            for change_id, payload in pending:
+                info = self._publish(self._topic, payload)
+                try:
+                    info.wait_for_publish(PUBACK_WAIT_S)
+                except (RuntimeError, ValueError):
+                    log.warning("engine changes not acknowledged by the broker; resent later")
+                    return
+                if not info.is_published():
+                    log.warning("engine changes not acknowledged by the broker; resent later")
+                    return
+                self._engine.changes_published([change_id])
+                self.published += 1

@@ -159,7 +159,7 @@ def wait_connected(app: FastAPI, timeout: float) -> bool:
     running = getattr(app.state, RUNNING_KEY, None)
     if not isinstance(running, Running) or running.handle.worker is None:
         return False
-    return running.handle.worker.connection.connected.wait(timeout)
+    return running.handle.worker.connection.wait_connected(timeout)
 
 
 def state(app: FastAPI) -> LifecycleState | None:

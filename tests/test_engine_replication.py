@@ -131,3 +131,20 @@ def test_windows_merge_by_time_without_repeats():
     theirs = (40, [36.1, 36.2, 36.4], [20, 30, 40])
     assert merge_windows(mine, theirs, 3) == (40, [36.1, 36.2, 36.4], [20, 30, 40])
     assert merge_windows(None, theirs, 3) == theirs
+
+
+def test_changes_wait_on_disk_until_the_broker_has_them(tmp_path):
+    path = tmp_path / "a.sqlite3"
+    a = DecisionEngine(EngineSettings(), 37.3, EngineStore(path), replicate=True)
+    a.decide(reading("r1", 0, 37.6))
+    first = a.pending_changes()
+    assert len(first) == 1
+    # Killed before publishing: the restarted instance still has the change to send.
+    restarted = DecisionEngine(EngineSettings(), 37.3, EngineStore(path), replicate=True)
+    again = restarted.pending_changes()
+    assert again == first
+    b = DecisionEngine(EngineSettings(), 37.3, replicate=True)
+    b.apply_delta(EngineDelta.from_bytes(again[0][1]))
+    assert b.open_rechecks == 1
+    restarted.changes_published([again[0][0]])
+    assert restarted.pending_changes() == []

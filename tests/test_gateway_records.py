@@ -67,10 +67,10 @@ def stored_and_refused(settings: Settings, mosquitto, seq: int) -> tuple[int, li
     probe = MqttProbe(mosquitto.mqtt_settings(), "thermogate/v1/deadletter/+")
     gateway.start()
     try:
-        assert gateway.wait_connected(10)
+        assert gateway.wait_connected(30)
         probe.publish(TOPIC, reading(seq))
-        deadline = time.monotonic() + 10
-        while gateway.stats.readings_in < 1 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 45
+        while not (gateway.stats.stored or probe.messages()) and time.monotonic() < deadline:
             time.sleep(0.05)
         reasons = [orjson.loads(m.payload)["reason"] for m in probe.messages()]
         return gateway.stats.stored, reasons

@@ -64,7 +64,14 @@ def test_uvicorn_logs_through_our_root_logger(
     records_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     httpx.get(f"{records_url}/health").raise_for_status()
-    records = caplog.get_records("setup") + caplog.get_records("call")
-    events = [r.getMessage() for r in records if r.name.startswith("uvicorn")]
-    assert "Application startup complete." in events
-    assert any('"GET /health HTTP/1.1" 200' in event for event in events)
+
+    def events() -> list[str]:
+        records = caplog.get_records("setup") + caplog.get_records("call")
+        return [r.getMessage() for r in records if r.name.startswith("uvicorn")]
+
+    # uvicorn logs the access line after the response has gone out: give it a moment.
+    deadline = time.monotonic() + 10
+    while not any('"GET /health HTTP/1.1" 200' in e for e in events()):
+        assert time.monotonic() < deadline, events()
+        time.sleep(0.05)
+    assert "Application startup complete." in events()

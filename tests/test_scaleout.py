@@ -173,7 +173,7 @@ def test_two_gateways_share_the_load_survive_a_kill_and_keep_one_protocol(
                 if orjson.loads(m.payload)["kind"] == kind
             }
 
-        assert probe.wait_until(lambda: alerts("fever") >= set(PEOPLE), 30), alerts("fever")
+        assert probe.wait_until(lambda: alerts("fever") >= set(PEOPLE), 60), alerts("fever")
         assert alerts("fever_unconfirmed") & set(PEOPLE) == set()
         opened_by: dict[str, str] = {}
         closed_by: dict[str, str] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -67,6 +68,8 @@ class MqttConnection:
         self._session_expiry_s = session_expiry_s
         self._receive_maximum = receive_maximum
         self.connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
         self.epoch = 0
         """Counts successful connections: work tied to a connection compares it."""
         self._v5 = settings.protocol == "5"
@@ -88,6 +91,7 @@ class MqttConnection:
         self._client.manual_ack_set(manual_ack)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
         if on_message is not None:
             self._client.on_message = lambda _c, _u, message: on_message(message)
         if on_published is not None:
@@ -123,11 +127,15 @@ class MqttConnection:
         self._client.loop_start()
 
     def wait_connected(self, timeout: float | None = None) -> bool:
-        """Block until connected (or the timeout); True when connected."""
+        """Block until connected and subscribed (the broker's SUBACK), or the timeout; True
+        when ready: a message published after this reaches the subscriptions."""
         wait = self._settings.connect_timeout_s if timeout is None else timeout
-        if not self.connected.wait(wait):
+        deadline = time.monotonic() + wait
+        if not self.connected.wait(wait) or not self._subscribed.wait(
+            max(0.0, deadline - time.monotonic())
+        ):
             log.warning(
-                "No CONNACK from MQTT broker",
+                "No CONNACK or SUBACK from MQTT broker",
                 extra={"host": self._settings.host, "port": self._settings.port, "s": wait},
             )
             return False
@@ -167,10 +175,15 @@ class MqttConnection:
         if reason.is_failure:
             log.error("MQTT connection refused", extra={"reason": str(reason)})
             return
-        if self._subscriptions and not flags.session_present:
-            result, _ = client.subscribe(self._subscriptions)
+        # Subscribe on every connection, even with a session present: subscribing again is
+        # harmless, and a subscription added since the session began is then made.
+        self._subscribed.clear()
+        if self._subscriptions:
+            result, self._subscribe_mid = client.subscribe(self._subscriptions)
             if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 log.error("subscribe failed", extra={"code": int(result)})
+        else:
+            self._subscribed.set()
         for birth in self._births:
             client.publish(birth.topic, birth.payload, birth.qos, birth.retain)
         self.epoch += 1
@@ -183,6 +196,21 @@ class MqttConnection:
                 "session_present": flags.session_present,
             },
         )
+
+    def _on_subscribe(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("subscriptions refused by the broker", extra={"reasons": refused})
+        self._subscribed.set()
 
     def _on_disconnect(
         self,

@@ -374,14 +374,35 @@ class DecisionEngine:
         with self._lock:
             return self._personal.corrections(keys, batch.ts_ms, np.nan_to_num(adjusted), ordinary)
 
-    def take_delta(self) -> EngineDelta | None:
-        """What changed since the last call, for the other instances (None if nothing)."""
+    def pending_changes(self) -> list[tuple[int, bytes]]:
+        """This engine's changes not yet published to the other instances, oldest first, as
+        ``(id, payload)``; confirm each with :meth:`changes_published`. With a store they
+        stay on disk until confirmed, so a restart publishes what a crash left unsent."""
         with self._lock:
-            if not self._delta:
-                return None
-            delta, self._delta = self._delta, EngineDelta()
-            delta.watermark_ms = self.watermark_ms
-            return delta
+            if self._delta is None:
+                return []
+            if self._store is not None:
+                return self._store.pending_changes()
+            delta = self.take_delta_locked()
+            return [] if delta is None else [(0, delta.to_bytes())]
+
+    def changes_published(self, ids: list[int]) -> None:
+        """The broker has these changes: forget them."""
+        if self._store is not None and ids:
+            self._store.forget_changes(ids)
+
+    def take_delta(self) -> EngineDelta | None:
+        """What changed since the last call, for the other instances (None if nothing).
+        Without a store only: with one, use :meth:`pending_changes`."""
+        with self._lock:
+            return self.take_delta_locked()
+
+    def take_delta_locked(self) -> EngineDelta | None:
+        if not self._delta:
+            return None
+        delta, self._delta = self._delta, EngineDelta()
+        delta.watermark_ms = self.watermark_ms
+        return delta
 
     def apply_delta(self, delta: EngineDelta) -> None:
         """Merge another instance's changes into this engine's state, and store them."""
@@ -446,21 +467,32 @@ class DecisionEngine:
                 windows[f"{prefix}:{key}"] = _window_of(baseline.histories[key])
             baseline.changed.clear()
             baseline.forgotten.clear()
+        outgoing = None
         if self._delta is not None:
-            self._delta.opened.update(self._opened)
-            for person in self._opened:
-                self._delta.closed.pop(person, None)
-            for person, rid in self._closed.items():
-                self._delta.opened.pop(person, None)
-                self._delta.closed[person] = rid
-            self._delta.decided.update(self._newly_decided)
-            self._delta.histories.update(windows)
+            change = EngineDelta(
+                opened=dict(self._opened),
+                closed=dict(self._closed),
+                decided=dict(self._newly_decided),
+                histories=windows,
+                watermark_ms=self.watermark_ms,
+            )
+            if self._store is not None:
+                # Stored with the state it describes: a crash before it is published
+                # cannot lose it (it goes out after the restart).
+                outgoing = change.to_bytes() if change else None
+            else:
+                self._delta.merge(change)
         if self._store is not None and (
             self._opened or self._closed or self._newly_decided or windows
         ):
             history = {name: (window[0], _blob(window)) for name, window in windows.items()}
             self._store.save(
-                self._opened, self._closed, self._newly_decided, self.watermark_ms, history
+                self._opened,
+                self._closed,
+                self._newly_decided,
+                self.watermark_ms,
+                history,
+                outgoing=outgoing,
             )
         self._opened, self._closed, self._newly_decided = {}, {}, {}
 

@@ -42,6 +42,18 @@ class EngineDelta:
     def __bool__(self) -> bool:
         return bool(self.opened or self.closed or self.decided or self.histories)
 
+    def merge(self, later: EngineDelta) -> None:
+        """Fold a later change into this one (what both together changed)."""
+        for person, row in later.opened.items():
+            self.opened[person] = row
+            self.closed.pop(person, None)
+        for person, rid in later.closed.items():
+            self.opened.pop(person, None)
+            self.closed[person] = rid
+        self.decided.update(later.decided)
+        self.histories.update(later.histories)
+        self.watermark_ms = max(self.watermark_ms, later.watermark_ms)
+
     def to_bytes(self) -> bytes:
         """The delta as JSON."""
         return orjson.dumps(

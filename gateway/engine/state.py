@@ -28,6 +28,9 @@ _SCHEMA: Final = (
     " ts_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS device_history (device_id TEXT PRIMARY KEY,"
     " last_ts_ms INTEGER NOT NULL, vals BLOB NOT NULL)",
+    # Changes for the other gateways of a shared-subscription group, until the broker has them.
+    "CREATE TABLE IF NOT EXISTS shared_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " payload BLOB NOT NULL)",
 )
 
 
@@ -98,8 +101,11 @@ class EngineStore:
         decided: Mapping[str, tuple[int, int]],
         watermark_ms: int,
         device_history: Mapping[str, tuple[int, bytes]] | None = None,
+        *,
+        outgoing: bytes | None = None,
     ) -> None:
-        """Apply one batch's changes in one durable transaction."""
+        """Apply one batch's changes in one durable transaction (with ``outgoing``, the same
+        changes as the other gateways of a group will receive them)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -127,6 +133,8 @@ class EngineStore:
                     "INSERT OR REPLACE INTO device_history VALUES (?, ?, ?)",
                     [(d, ts, vals) for d, (ts, vals) in (device_history or {}).items()],
                 )
+                if outgoing is not None:
+                    self._db.execute("INSERT INTO shared_outbox (payload) VALUES (?)", (outgoing,))
                 self._db.execute(
                     "INSERT INTO watermark (id, ts_ms) VALUES (1, ?) "
                     "ON CONFLICT(id) DO UPDATE SET ts_ms = max(ts_ms, excluded.ts_ms)",
@@ -136,6 +144,19 @@ class EngineStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def pending_changes(self, limit: int = 100) -> list[tuple[int, bytes]]:
+        """Changes not yet published, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, payload FROM shared_outbox ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [(int(row[0]), bytes(row[1])) for row in rows]
+
+    def forget_changes(self, ids: Iterable[int]) -> None:
+        """Published: remove them."""
+        with self._lock:
+            self._db.executemany("DELETE FROM shared_outbox WHERE id = ?", [(i,) for i in ids])
 
     def close(self) -> None:
         """Close the database."""
