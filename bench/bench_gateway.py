@@ -36,6 +36,7 @@ def _config(path: Path, mqtt_port: int, vm_url: str) -> None:
 [mqtt]
 port = {mqtt_port}
 [gateway]
+state_dir = "{path.parent / 'gateway'}"
 accept_unknown_devices = true
 batch_max = 2000
 batch_wait_ms = 50

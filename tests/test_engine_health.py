@@ -9,11 +9,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from thermogate.config import EngineSettings
 from thermogate.contract import Weather, encode
 from thermogate.gateway.engine import DecisionEngine, EngineInput, EventKind
-from thermogate.gateway.engine.health import HealthState
+from thermogate.gateway.engine.health import HealthState, _median_without
 from thermogate.gateway.outdoor import OutdoorFeed
 
 SEC = 1000
@@ -165,3 +167,12 @@ def test_the_outdoor_feed_keeps_the_latest_value_per_building_and_refuses_bad_on
     assert values[0] == -3.0  # the newest measurement, not the last one delivered
     assert math.isnan(values[1])  # two hours later: too old to use
     assert math.isnan(values[2])  # wenyuan-3's value came on wenyuan-2's topic: refused
+
+
+@given(st.lists(st.floats(34, 40), min_size=1, max_size=12), st.data())
+def test_a_peer_median_is_the_median_of_the_others(values, data):
+    ordered = sorted(values)
+    skip = data.draw(st.none() | st.integers(0, len(ordered) - 1))
+    rest = ordered if skip is None else ordered[:skip] + ordered[skip + 1 :]
+    if rest:
+        assert _median_without(ordered, skip) == pytest.approx(float(np.median(rest)))

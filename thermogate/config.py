@@ -186,7 +186,7 @@ class GatewaySettings(Section):
     ] = 2000
     batch_wait_ms: Annotated[
         int, Field(ge=1, le=10_000, description="Longest wait for a batch to fill.")
-    ] = 200
+    ] = 25
     queue_max: Annotated[
         int,
         Field(ge=10, le=1_000_000, description="Intake queue; also the MQTT 5 Receive Maximum."),
@@ -197,11 +197,11 @@ class GatewaySettings(Section):
             ge=1024 * 1024,
             description="Payload bytes the intake holds; past it the receive path waits.",
         ),
-    ] = 64 * 1024 * 1024
+    ] = 16 * 1024 * 1024
     batch_max_bytes: Annotated[
         int,
         Field(ge=64 * 1024, description="Payload bytes decided and stored together, at most."),
-    ] = 8 * 1024 * 1024
+    ] = 4 * 1024 * 1024
     max_payload_bytes: Annotated[
         int, Field(ge=1024, le=16 * 1024 * 1024, description="Larger messages are refused.")
     ] = 2 * 1024 * 1024

@@ -38,6 +38,18 @@ MIN_PEERS: Final = 2
 """Peers needed before a device is judged: with one, either of the two may have moved."""
 
 
+def _median_without(ordered: list[float], skip: int | None) -> float:
+    """The median of a sorted list without the element at ``skip`` (None: all of it), in
+    constant time: a group's peer medians cost one sort, not one median per device."""
+    n = len(ordered) - (skip is not None)
+
+    def at(position: int) -> float:
+        return ordered[position + 1 if skip is not None and position >= skip else position]
+
+    middle = n // 2
+    return at(middle) if n % 2 else (at(middle - 1) + at(middle)) / 2
+
+
 class HealthState(StrEnum):
     """What the engine thinks of a device."""
 
@@ -223,13 +235,18 @@ class DeviceHealthMonitor:
                         if len(state.values) >= s.drift_min_readings
                         else None
                     )
-            for state in devices:
-                peers = [
-                    other.median
-                    for other in devices
-                    if other is not state and other.median is not None
-                ]
-                state.peer_median = float(np.median(peers)) if len(peers) >= MIN_PEERS else None
+            judged = sorted(
+                (state.median, index)
+                for index, state in enumerate(devices)
+                if state.median is not None
+            )
+            ordered = [median for median, _ in judged]
+            rank = {index: position for position, (_, index) in enumerate(judged)}
+            for index, state in enumerate(devices):
+                peers = len(ordered) - (index in rank)
+                state.peer_median = (
+                    _median_without(ordered, rank.get(index)) if peers >= MIN_PEERS else None
+                )
                 if s.stuck_run and state.run >= s.stuck_run:
                     state.state = HealthState.STUCK
                 elif state.median is None or state.peer_median is None:
