@@ -97,6 +97,8 @@ class Prepared:
     alerts: list[Alert]
     """Raised once the batch is stored."""
     started: float
+    token: int = 0
+    """The engine's changes of this batch, committed just before it is acknowledged."""
 
 
 class BatchProcessor:
@@ -176,7 +178,7 @@ class BatchProcessor:
             is not None
         ]
         points = to_points(table, reading_id, lags, decisions, clock)
-        return Prepared(envelopes, checked, points, alerts, started)
+        return Prepared(envelopes, checked, points, alerts, started, decisions.token)
 
     def finish(self, prepared: Prepared) -> None:
         """Second stage: store, alert, dead-letter, then acknowledge; raises if storage was
@@ -186,6 +188,7 @@ class BatchProcessor:
         for alert in fevers:
             self._alerts.raise_alert(alert)
         self._dead_letter_all(checked.refusals)
+        self._engine.commit(prepared.token)
         if self._before_ack is not None:
             self._before_ack()
         for envelope in envelopes:
@@ -234,6 +237,7 @@ class BatchProcessor:
         ]
         for alert in alerts:
             self._alerts.raise_alert(alert)
+        self._engine.commit(self._engine.expiry_token)
         with self._lock:
             self.stats.alerts += len(alerts)
         return len(alerts)

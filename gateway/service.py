@@ -71,8 +71,13 @@ class Gateway:
         registry = {d.id: d for d in settings.devices}
         self._engine_store = EngineStore(config.state_dir / "engine.sqlite3")
         group = config.shared_group
+        # Changes become durable when their batch is stored and alerted (the storer commits).
         self.engine = DecisionEngine(
-            settings.engine, config.threshold_c, self._engine_store, replicate=group is not None
+            settings.engine,
+            config.threshold_c,
+            self._engine_store,
+            replicate=group is not None,
+            auto_commit=False,
         )
         self.sharing = (
             None

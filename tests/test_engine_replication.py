@@ -148,3 +148,20 @@ def test_changes_wait_on_disk_until_the_broker_has_them(tmp_path):
     assert b.open_rechecks == 1
     restarted.changes_published([again[0][0]])
     assert restarted.pending_changes() == []
+
+
+def test_uncommitted_changes_are_decided_again_after_a_crash(tmp_path):
+    """The gateway commits a batch's changes once it is stored and alerted: a kill before
+    that leaves the restarted engine to decide the redelivered reading again, alert included."""
+    path = tmp_path / "e.sqlite3"
+    first = DecisionEngine(EngineSettings(), 37.3, EngineStore(path), auto_commit=False)
+    out = first.decide(reading("r1", 0, 37.6))
+    assert [e.kind for e in out.events] == [EventKind.RECHECK]
+    restarted = DecisionEngine(EngineSettings(), 37.3, EngineStore(path), auto_commit=False)
+    assert restarted.open_rechecks == 0
+    again = restarted.decide(reading("r1", 0, 37.6))
+    assert [e.kind for e in again.events] == [EventKind.RECHECK]  # alerted again, not lost
+    restarted.commit(again.token)
+    committed = DecisionEngine(EngineSettings(), 37.3, EngineStore(path))
+    assert committed.open_rechecks == 1
+    assert committed.decide(reading("r1", 0, 37.6)).events == []  # remembered once committed

@@ -63,6 +63,9 @@ def test_unknown_paths_are_404_and_health_is_in_the_openapi_document(records_url
 def test_uvicorn_logs_through_our_root_logger(
     records_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Another test may have set our quiet level on uvicorn's access log (configure_logging
+    # does): this test is about where uvicorn's lines go, so it listens at INFO.
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
     httpx.get(f"{records_url}/health").raise_for_status()
 
     def events() -> list[str]:

@@ -173,7 +173,11 @@ def test_two_gateways_share_the_load_survive_a_kill_and_keep_one_protocol(
                 if orjson.loads(m.payload)["kind"] == kind
             }
 
-        assert probe.wait_until(lambda: alerts("fever") >= set(PEOPLE), 60), alerts("fever")
+        assert probe.wait_until(lambda: alerts("fever") >= set(PEOPLE), 60), (
+            f"no fever for {sorted(set(PEOPLE) - alerts('fever'))}; unconfirmed "
+            f"{sorted(alerts('fever_unconfirmed'))}\n{gateways['gw-a'].log_tail()}\n"
+            f"{gateways['gw-b'].log_tail()}"
+        )
         assert alerts("fever_unconfirmed") & set(PEOPLE) == set()
         opened_by: dict[str, str] = {}
         closed_by: dict[str, str] = {}

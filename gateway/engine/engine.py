@@ -67,6 +67,29 @@ class EventKind(StrEnum):
     """A device that was reported faulty reads like its peers again."""
 
 
+@dataclass(slots=True)
+class _Staged:
+    """The changes of one decision or expiry, waiting to be made durable."""
+
+    opened: dict[str, OpenRecheckRow]
+    closed: dict[str, str]
+    decided: dict[str, tuple[int, int]]
+    windows: dict[str, History]
+    watermark_ms: int
+
+    def __bool__(self) -> bool:
+        return bool(self.opened or self.closed or self.decided or self.windows)
+
+    def delta(self) -> EngineDelta:
+        return EngineDelta(
+            opened=dict(self.opened),
+            closed=dict(self.closed),
+            decided=dict(self.decided),
+            histories=dict(self.windows),
+            watermark_ms=self.watermark_ms,
+        )
+
+
 def _window_of(kept: DeviceHistory) -> History:
     """A baseline window as plain lists (times default to its newest time)."""
     values = np.asarray(kept.values, dtype=np.float64).tolist()
@@ -136,6 +159,8 @@ class EngineOutput:
     """The value the rule compared; NaN when invalid."""
     threshold_c: npt.NDArray[np.float64]
     events: list[EngineEvent]
+    token: int = 0
+    """Commit the batch's changes with :meth:`DecisionEngine.commit` once it is safe."""
 
     def decision_labels(self) -> list[str]:
         """Decision words, one per row."""
@@ -170,9 +195,12 @@ class DecisionEngine:
         store: EngineStore | None = None,
         *,
         replicate: bool = False,
+        auto_commit: bool = True,
     ) -> None:
         """``replicate``: keep what each batch changes for :meth:`take_delta` (gateway
-        instances sharing the load, :mod:`thermogate.gateway.engine.replication`)."""
+        instances sharing the load, :mod:`thermogate.gateway.engine.replication`).
+        ``auto_commit=False``: changes become durable only through :meth:`commit` (the
+        gateway commits a batch once it is stored and alerted)."""
         self._settings = settings
         self._calibrator = Calibrator(settings, default_threshold_c)
         self._window_ms = int(settings.recheck_window_s * 1000)
@@ -188,6 +216,11 @@ class DecisionEngine:
         """person -> reading id of the re-check closed since the last persist."""
         self._newly_decided: dict[str, tuple[int, int]] = {}
         self._delta = EngineDelta() if replicate else None
+        self._auto_commit = auto_commit
+        self._staged: dict[int, _Staged] = {}
+        self._tokens = 0
+        self.expiry_token = 0
+        """The token of the last :meth:`expire` call's changes."""
         self._closed_ids: OrderedDict[str, None] = OrderedDict()
         """Re-checks closed lately (by reading id): a late copy of their opening is ignored."""
         self._health = DeviceHealthMonitor(settings)
@@ -291,8 +324,8 @@ class DecisionEngine:
             if n:
                 self.watermark_ms = max(self.watermark_ms, int(batch.ts_ms.max()))
             work.events.extend(self._device_events(batch, verdict.changed))
-            self._persist()
-        return EngineOutput(decision, reason, adjusted, threshold, work.events)
+            token = self._stage()
+        return EngineOutput(decision, reason, adjusted, threshold, work.events, token)
 
     @staticmethod
     def _device_events(batch: EngineInput, changed: list[DeviceHealth]) -> list[EngineEvent]:
@@ -327,7 +360,7 @@ class DecisionEngine:
                 if now_ms - pending.ts_ms > self._window_ms:
                     self._close(person)
                     events.append(self._escalation(person, pending))
-            self._persist()
+            self.expiry_token = self._stage()
         return events
 
     def _baseline_corrections(
@@ -456,8 +489,17 @@ class DecisionEngine:
             stored[name] = (merged[0], _blob(merged))
         return stored
 
-    def _persist(self) -> None:
-        """Write what changed since the last call (before the gateway acknowledges)."""
+    def commit(self, token: int) -> None:
+        """Make the changes of one decision (``EngineOutput.token``) or expiry
+        (:attr:`expiry_token`) durable: the gateway calls this once the batch is stored and
+        its alerts are in the outbox, just before acknowledging it. A gateway killed before
+        that restarts without these changes and decides the redelivered readings again, so
+        their alerts are raised again (the outbox drops an alert it already holds)."""
+        with self._lock:
+            self._commit_locked(token)
+
+    def _stage(self) -> int:
+        """Set aside what changed since the last call; the token to commit it with."""
         windows: dict[str, History] = {}
         wanted = self._delta is not None or self._store is not None
         for prefix, baseline in (("d", self._baseline), ("p", self._personal)):
@@ -467,34 +509,39 @@ class DecisionEngine:
                 windows[f"{prefix}:{key}"] = _window_of(baseline.histories[key])
             baseline.changed.clear()
             baseline.forgotten.clear()
+        staged = _Staged(
+            self._opened, self._closed, self._newly_decided, windows, self.watermark_ms
+        )
+        self._opened, self._closed, self._newly_decided = {}, {}, {}
+        if self._store is None:
+            if self._delta is not None:
+                self._delta.merge(staged.delta())
+            return 0
+        self._tokens += 1
+        self._staged[self._tokens] = staged
+        if self._auto_commit:
+            self._commit_locked(self._tokens)
+        return self._tokens
+
+    def _commit_locked(self, token: int) -> None:
+        staged = self._staged.pop(token, None)
+        if staged is None or self._store is None or not staged:
+            return
+        # The changes for the other gateways of a group are stored with the state they
+        # describe: a crash before they are published cannot lose them.
         outgoing = None
         if self._delta is not None:
-            change = EngineDelta(
-                opened=dict(self._opened),
-                closed=dict(self._closed),
-                decided=dict(self._newly_decided),
-                histories=windows,
-                watermark_ms=self.watermark_ms,
-            )
-            if self._store is not None:
-                # Stored with the state it describes: a crash before it is published
-                # cannot lose it (it goes out after the restart).
-                outgoing = change.to_bytes() if change else None
-            else:
-                self._delta.merge(change)
-        if self._store is not None and (
-            self._opened or self._closed or self._newly_decided or windows
-        ):
-            history = {name: (window[0], _blob(window)) for name, window in windows.items()}
-            self._store.save(
-                self._opened,
-                self._closed,
-                self._newly_decided,
-                self.watermark_ms,
-                history,
-                outgoing=outgoing,
-            )
-        self._opened, self._closed, self._newly_decided = {}, {}, {}
+            change = staged.delta()
+            outgoing = change.to_bytes() if change else None
+        history = {name: (window[0], _blob(window)) for name, window in staged.windows.items()}
+        self._store.save(
+            staged.opened,
+            staged.closed,
+            staged.decided,
+            staged.watermark_ms,
+            history,
+            outgoing=outgoing,
+        )
 
     def _open_recheck(self, person: str, row: OpenRecheckRow) -> None:
         self._open[person] = row
