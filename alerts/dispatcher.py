@@ -245,6 +245,31 @@ class AlertDispatcher:
             },
         )
 
+    def raise_alerts(self, alerts: Sequence[Alert]) -> None:
+        """:meth:`raise_alert` for a batch's alerts, stored in one durable transaction."""
+        fresh = [alert for alert in alerts if alert.alert_id not in self._seen]
+        added = self._outbox.add_many(fresh, push=bool(self._channels))
+        raised = [alert for alert, new in zip(fresh, added, strict=True) if new]
+        for alert in alerts:
+            self._seen.add(alert.alert_id)
+        with self._cond:
+            self._counts.duplicates_dropped += len(alerts) - len(raised)
+            if raised:
+                self._counts.raised += len(raised)
+                self._wake[_MQTT] = self._wake[_PUSH] = True
+                self._refresh_pending()
+        for alert in raised:
+            log.info(
+                "alert raised",
+                extra={
+                    "alert_id": alert.alert_id,
+                    "building": alert.building,
+                    "entrance": alert.entrance,
+                    "severity": alert.severity.value,
+                    "temp_c": alert.temp_c,
+                },
+            )
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until no alert has a delivery to do (or the timeout); True when none has."""
         with self._cond:

@@ -170,6 +170,34 @@ class AlertOutbox:
             )
             return cursor.rowcount == 1
 
+    def add_many(
+        self, alerts: Sequence[Alert], *, push: bool = True, now: float | None = None
+    ) -> list[bool]:
+        """:meth:`add` for several alerts in one durable transaction (one disk flush for a
+        batch's alerts); for each, whether it was new."""
+        if not alerts:
+            return []
+        at = time.time() if now is None else now
+        with self._lock:
+            self._check_open()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                added = [
+                    self._db.execute(
+                        "INSERT INTO outbox (alert_id, alert, created_at, next_publish_at,"
+                        " next_push_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (alert_id) DO NOTHING",
+                        (alert.alert_id, encode(alert), at, at, at, None if push else at),
+                    ).rowcount
+                    == 1
+                    for alert in alerts
+                ]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return added
+
     def mark_published(self, alert_ids: Iterable[str], *, now: float | None = None) -> int:
         """The broker acknowledged these alerts; returns how many rows changed."""
         ids = list(alert_ids)

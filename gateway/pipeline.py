@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -68,6 +68,13 @@ class AlertSink(Protocol):
         """Deliver one alert without blocking for long."""
 
 
+class BatchAlertSink(AlertSink, Protocol):
+    """An alert sink that also takes a batch's alerts at once (stored together)."""
+
+    def raise_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Deliver a batch's alerts without blocking for long."""
+
+
 @dataclass(slots=True)
 class GatewayStats:
     """Counters for logs, the demo's view and (later) /metrics."""
@@ -112,7 +119,7 @@ class BatchProcessor:
         settings: GatewaySettings,
         validator: MessageValidator,
         ingestor: Ingestor,
-        alerts: AlertSink,
+        alerts: BatchAlertSink,
         publish: Publish,
         ack: Callable[[Envelope], None],
         engine: DecisionEngine,
@@ -185,8 +192,7 @@ class BatchProcessor:
         aborted (nothing acknowledged)."""
         checked, envelopes = prepared.checked, prepared.envelopes
         fevers = self._store(prepared)
-        for alert in fevers:
-            self._alerts.raise_alert(alert)
+        self._alerts.raise_alerts(fevers)
         self._dead_letter_all(checked.refusals)
         self._engine.commit(prepared.token)
         if self._before_ack is not None:
