@@ -54,6 +54,14 @@ def outbox() -> Iterator[AlertOutbox]:
     box.close()
 
 
+def test_a_batch_of_alerts_is_stored_together_each_id_once(outbox: AlertOutbox) -> None:
+    first, second = make_alert(1), make_alert(2)
+    assert outbox.add(first, now=T)
+    assert outbox.add_many([first, second, second], now=T) == [False, True, False]
+    assert outbox.add_many([], now=T) == []
+    assert outbox.unfinished() == 2
+
+
 def test_add_stores_an_alert_once_and_refuses_its_id_after(outbox: AlertOutbox) -> None:
     alert = make_alert(1)
     assert outbox.add(alert, now=T)
