@@ -25,7 +25,7 @@ import paho.mqtt.client as paho
 log = logging.getLogger(__name__)
 
 FULL_QUEUE_LOG_INTERVAL_S: Final = 10.0
-DEFAULT_MAX_BYTES: Final = 16 * 1024 * 1024
+DEFAULT_MAX_BYTES: Final = 8 * 1024 * 1024
 ROOM_WAIT_S: Final = 0.5
 """Longest wait of the network thread for room: it also reads the PUBACKs the worker may be
 waiting for (alerts, dead letters), so the byte bound is soft rather than a deadlock."""

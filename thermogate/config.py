@@ -197,11 +197,11 @@ class GatewaySettings(Section):
             ge=1024 * 1024,
             description="Payload bytes the intake holds; past it the receive path waits.",
         ),
-    ] = 16 * 1024 * 1024
+    ] = 8 * 1024 * 1024
     batch_max_bytes: Annotated[
         int,
         Field(ge=64 * 1024, description="Payload bytes decided and stored together, at most."),
-    ] = 4 * 1024 * 1024
+    ] = 2 * 1024 * 1024
     max_payload_bytes: Annotated[
         int, Field(ge=1024, le=16 * 1024 * 1024, description="Larger messages are refused.")
     ] = 2 * 1024 * 1024
