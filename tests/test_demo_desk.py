@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(180)
 
 def test_the_demo_shows_a_fever_acknowledged_on_the_desk_and_its_case_cleared(tmp_path):
     result = thermogate(
-        "demo", "--duration", "25", "--no-view", "--workdir", str(tmp_path), timeout=150
+        "demo", "--duration", "40", "--no-view", "--workdir", str(tmp_path), timeout=160
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

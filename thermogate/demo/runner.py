@@ -58,10 +58,11 @@ BAD_PAYLOADS: Final = (
     b"\xff\xfe not UTF-8",
 )
 """A misbehaving client publishes one of these now and then, to show the dead-letter path."""
-EARLY_FEVER: Final = tuple(FebrileVisit(index=i, resident=0, core_c=39.6) for i in (4, 12, 20, 28))
+EARLY_FEVER: Final = tuple(FebrileVisit(index=i, resident=0, core_c=40.5) for i in (4, 12, 20, 28))
 """The first resident of the first building passes the door febrile four times in the first
-15 seconds or so: the re-check confirms (even if the edge pairs one reading with another
-swipe, as a busy door can), so an alert of an identified person, with a case, comes early."""
+15 seconds or so, very high (the door shows about 38.9 °C or more): a fever at once, and the
+re-check confirms besides (even if the edge pairs one reading with another swipe, as a busy
+door can), so an alert of an identified person, with a case, comes early."""
 PHONES_PATH: Final = "/phones"
 
 
